@@ -1,0 +1,55 @@
+# Two commands set up and run everything on a fresh machine: `make repro` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Tests never talk to W&B; stages run offline unless the user is logged in (see README).
+TEST_ENV := WANDB_MODE=disabled
+
+.PHONY: help venv data repro test test-slow lint format paper paper-check clean-venv
+
+help:
+	@echo "make repro   - set up .venv, fetch data, run the whole pipeline (dvc repro)"
+	@echo "make test    - set up .venv, lint, run the test suite"
+	@echo "make data    - fetch the raw data the selected profile needs into data/raw"
+	@echo "make lint    - ruff check + format check"
+	@echo "make paper   - render the paper (Quarto when installed)"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+data: $(STAMP)
+	$(BIN)/dlrepro fetch
+
+repro: data
+	$(BIN)/dvc repro
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+test: lint data
+	$(TEST_ENV) $(BIN)/pytest
+
+test-slow: $(STAMP)
+	$(TEST_ENV) $(BIN)/pytest -m slow
+
+paper-check: $(STAMP)
+	$(BIN)/dlrepro paper-check
+
+paper: paper-check
+	@if command -v quarto >/dev/null; then quarto render paper; \
+	else echo "Quarto is not installed: see README 'The paper' (paper-check passed)"; fi
+
+clean-venv:
+	rm -rf $(VENV)

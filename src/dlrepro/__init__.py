@@ -1,0 +1,3 @@
+"""dlrepro: a reproducible re-run of a deep-learning study, from data to paper."""
+
+__version__ = "0.1.0"

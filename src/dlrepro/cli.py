@@ -1,0 +1,103 @@
+"""`dlrepro`: the command-line entry point DVC stages call.
+
+dlrepro check-params                 validate params.yaml for the selected profile
+dlrepro fetch                        put the raw data the profile needs under data/raw
+dlrepro s1 prepare|train|figures     Section 1 stages
+dlrepro paper-assets                 values, tables and figures for the Quarto paper
+dlrepro paper-check                  prove the paper cites only existing DVC outputs
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dlrepro.config import Params, ParamsError, load_params
+from dlrepro.data.archives import ChecksumError, FetchError
+
+
+def needed_datasets(params: Params) -> list[str]:
+    """Raw datasets the selected profile's stages read."""
+    return sorted({params.s1.dataset})
+
+
+def _fetch(params: Params, args: argparse.Namespace) -> None:
+    from dlrepro.data import fetch
+
+    for name in args.dataset or needed_datasets(params):
+        fetch(name, params.data.source, Path(params.data.raw_dir))
+
+
+def _check(params: Params, args: argparse.Namespace) -> None:
+    print(
+        f"params.yaml is valid for profile {params.profile!r}: seeds {params.seeds}, "
+        f"data source {params.data.source}, Section 1 on {params.s1.dataset}"
+    )
+
+
+def _s1(params: Params, args: argparse.Namespace) -> None:
+    from dlrepro.experiments import s1_network_training as s1
+
+    if args.action == "prepare":
+        s1.prepare(params)
+    elif args.action == "train":
+        if not args.variant:
+            raise SystemExit("s1 train needs --variant NAME (see s1.variants in params.yaml)")
+        s1.train_variant(params, args.variant, dry_run=args.dry_run)
+    else:
+        s1.make_figures(params)
+
+
+def _paper_assets(params: Params, args: argparse.Namespace) -> None:
+    from dlrepro.paper_assets import write_assets
+
+    write_assets(params)
+
+
+def _paper_check(params: Params, args: argparse.Namespace) -> None:
+    from dlrepro.paper_assets import PAPER, check_manuscript, dvc_output_paths
+
+    problems = check_manuscript(PAPER, dvc_output_paths())
+    if problems:
+        raise SystemExit("the paper cites what no DVC output provides:\n  " + "\n  ".join(problems))
+    print("paper is complete: every var, include and figure resolves to a DVC output")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="dlrepro", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--params", default="params.yaml", help="params file (default: %(default)s)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("check-params", help="validate params.yaml").set_defaults(run=_check)
+    fetch = commands.add_parser("fetch", help="fetch raw datasets into data/raw")
+    fetch.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    fetch.set_defaults(run=_fetch)
+    s1 = commands.add_parser("s1", help="Section 1: network training techniques")
+    s1.add_argument("action", choices=["prepare", "train", "figures"])
+    s1.add_argument("--variant", help="a key of s1.variants (for `train`)")
+    s1.add_argument(
+        "--dry-run", action="store_true", help="one seed, one epoch, two batches; writes nothing"
+    )
+    s1.set_defaults(run=_s1)
+    commands.add_parser("paper-assets", help="write paper values, tables and figures").set_defaults(
+        run=_paper_assets
+    )
+    commands.add_parser(
+        "paper-check", help="check that everything the paper cites exists"
+    ).set_defaults(run=_paper_check)
+    args = parser.parse_args(argv)
+    try:
+        params = load_params(args.params)
+        args.run(params, args)
+    except (ParamsError, ChecksumError, FetchError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

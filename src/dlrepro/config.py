@@ -1,0 +1,191 @@
+"""params.yaml: loading, profile overlay and validation.
+
+params.yaml holds every hyperparameter at its base value plus a `profiles` table of overlays
+(`smoke`, `embedded`, `paper`). `profile` picks one; the overlay is merged into the base tree and
+the result is validated here, before any stage does work, so a bad value fails with the key, the
+value and what is allowed, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PROFILES = ("smoke", "embedded", "paper")
+Profile = Literal["smoke", "embedded", "paper"]
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+Fraction = Annotated[float, Field(ge=0, lt=1)]
+
+
+class ParamsError(ValueError):
+    """params.yaml is invalid; the message names the key, the value and the fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Strict):
+    source: Literal["offline", "download"]
+    """`offline`: data shipped inside registry packages (no dataset host needed);
+    `download`: the dataset's own host, checksum-verified."""
+    raw_dir: str = "data/raw"
+    """Folder tracked by data.dvc."""
+
+
+class TrainConfig(_Strict):
+    epochs: PositiveInt
+    """Upper bound on epochs; early stopping usually ends sooner."""
+    batch_size: PositiveInt
+    lr: PositiveFloat
+    optimizer: Literal["sgd", "adam"]
+    momentum: Fraction = 0.0
+    """SGD momentum (ignored by Adam)."""
+    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    patience: PositiveInt
+    """Epochs without a new best validation accuracy before stopping (Keras EarlyStopping)."""
+
+
+class AugmentStrength(_Strict):
+    """Random affine jitter, the torch counterpart of Keras RandomRotation/Zoom/Translation."""
+
+    rotation_deg: Annotated[float, Field(ge=0, le=180)]
+    zoom: Fraction
+    """Scale drawn from [1 - zoom, 1 + zoom]."""
+    translate: Fraction
+    """Shift up to this fraction of the image side, each axis."""
+
+
+class CnnConfig(_Strict):
+    conv_channels: list[PositiveInt] = Field(min_length=1)
+    """Output channels of each conv block (conv 3x3, [BN], ReLU, max-pool 2)."""
+    dense: list[PositiveInt]
+    """Hidden units of each fully connected layer before the classifier."""
+
+
+class S1Variant(_Strict):
+    """One row of Table 1 (or one point of the Figure 1 learning-rate sweep)."""
+
+    augment: str = "none"
+    """`none` or a key of `s1.augment`."""
+    dropout: bool = False
+    """Dropout of rate `s1.dropout` after each dense layer."""
+    batch_norm: bool = False
+    init: Literal["default", "zeros"] = "default"
+    lr: PositiveFloat | None = None
+    """Overrides `s1.train.lr`; variants that differ from the baseline only here form Figure 1."""
+
+
+class S1Config(_Strict):
+    dataset: Literal["fashion_mnist", "cifar10"]
+    n_train: PositiveInt | None
+    """Training images drawn (stratified) from the official train split; null = all."""
+    n_test: PositiveInt | None
+    val_fraction: Annotated[float, Field(gt=0, lt=1)]
+    model: CnnConfig
+    dropout: Fraction
+    augment: dict[str, AugmentStrength]
+    train: TrainConfig
+    variants: dict[str, S1Variant] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _variants_name_known_levels(self) -> S1Config:
+        levels = ["none", *self.augment]
+        for name, variant in self.variants.items():
+            if variant.augment not in levels:
+                raise ValueError(
+                    f"variants.{name}.augment = {variant.augment!r} is not a known "
+                    f"augmentation level; allowed: {', '.join(levels)} (define new levels "
+                    "under s1.augment)"
+                )
+        return self
+
+
+class Params(_Strict):
+    profile: Profile
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
+    """Every stage repeats its runs over these seeds and reports mean and std."""
+    device: Literal["auto", "cpu", "cuda"]
+    """`auto`: the GPU when one is visible, else the CPU."""
+    data: DataConfig
+    s1: S1Config
+
+
+def _merge(base: dict[str, Any], overlay: dict[str, Any], where: str) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if key not in base:
+            raise ParamsError(
+                f"{where}.{key}: unknown key; a profile may only override keys that exist in "
+                f"the base params ({', '.join(map(str, base)) or 'none'})"
+            )
+        if isinstance(value, dict) and isinstance(base[key], dict):
+            merged[key] = _merge(base[key], value, f"{where}.{key}")
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def resolve(raw: dict[str, Any]) -> dict[str, Any]:
+    """Apply the selected profile's overlay to the base tree (no validation)."""
+    profile = raw.get("profile")
+    profiles = raw.get("profiles") or {}
+    if profile not in PROFILES:
+        raise ParamsError(
+            f"profile = {profile!r} is not a known profile; allowed: {', '.join(PROFILES)}"
+        )
+    if profile not in profiles:
+        raise ParamsError(f"profiles.{profile} is missing; every profile needs an entry")
+    base = {k: v for k, v in raw.items() if k != "profiles"}
+    return _merge(base, profiles[profile] or {}, f"profiles.{profile}")
+
+
+def _describe(error: ValidationError, resolved: dict[str, Any]) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        value = resolved
+        for part in item["loc"]:
+            value = value.get(part) if isinstance(value, dict) else None
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key (typo?); remove it or check the spelling")
+        else:
+            lines.append(f"{key} = {value!r}: {message}")
+    return "\n".join(lines)
+
+
+def validate(raw: dict[str, Any]) -> Params:
+    resolved = resolve(raw)
+    try:
+        return Params.model_validate(resolved)
+    except ValidationError as error:
+        raise ParamsError(
+            f"invalid params (profile {resolved['profile']}):\n{_describe(error, resolved)}\n"
+            "Fix params.yaml (or the -S override) and re-run; nothing was written."
+        ) from None
+
+
+def load_params(path: Path | str = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path} not found; run from the repository root")
+    with path.open() as handle:
+        raw = yaml.safe_load(handle)
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path} must be a YAML mapping of stage names to params")
+    return validate(raw)
+
+
+def digest(obj: Any) -> str:
+    """Stable short hash of a JSON-able object (configs, params) for provenance and resume."""
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

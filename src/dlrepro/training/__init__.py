@@ -1,0 +1,1 @@
+"""Training loops and their helpers, shared by every section."""

@@ -1,0 +1,195 @@
+"""The supervised training loop every section shares.
+
+What it guarantees:
+- determinism: each epoch reseeds python, numpy and torch from (seed, epoch), so a run is a pure
+  function of its seed, and a run resumed from a checkpoint continues exactly as if never stopped;
+- resume: with `checkpoint` set, state is saved atomically after every epoch and picked up again
+  when the same run (same `fingerprint`) starts; a finished run returns its stored result at once;
+- early stopping on validation accuracy with the best weights restored (Keras semantics);
+- a NaN or infinite loss stops the run with NonFiniteLossError before any result is written.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from dlrepro.data.prepare import TensorSplit
+
+EVAL_BATCH = 1024
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite: training diverged."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks the GPU when there is one; `cuda` without one is an error, not a fallback."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: cuda was requested but no GPU is visible; use device: auto")
+    return torch.device(name)
+
+
+def batches(
+    data: TensorSplit,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Mini-batches straight from in-memory tensors (shuffled when a generator is given)."""
+    n = len(data)
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for start in range(0, n, batch_size):
+        index = order[start : start + batch_size]
+        yield data.x[index].to(device), data.y[index].to(device)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: TensorSplit, loss_fn: nn.Module) -> dict[str, float]:
+    """Mean loss and accuracy of `model` on `data`, in eval mode."""
+    model.eval()
+    device = next(model.parameters()).device
+    total_loss, correct = 0.0, 0
+    for x, y in batches(data, EVAL_BATCH, device=device):
+        logits = model(x)
+        total_loss += loss_fn(logits, y).item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+    return {"loss": total_loss / len(data), "acc": correct / len(data)}
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]]
+    """One row per epoch: epoch, train_loss, train_acc (running, on augmented batches), val_*."""
+    best_epoch: int
+    best_state: dict[str, torch.Tensor]
+    stopped_early: bool
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train: TensorSplit,
+    val: TensorSplit,
+    *,
+    epochs: int,
+    batch_size: int,
+    patience: int,
+    seed: int,
+    loss_fn: nn.Module | None = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    checkpoint: Path | None = None,
+    fingerprint: str = "",
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    desc: str = "train",
+    max_batches: int | None = None,
+) -> FitResult:
+    """Train with early stopping on validation accuracy; see the module docstring.
+
+    `max_batches` caps batches per epoch (dry runs); `on_epoch` receives each history row.
+    """
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    device = next(model.parameters()).device
+    state = _resume(checkpoint, fingerprint, model, optimizer)
+    history: list[dict[str, float]] = state.get("history", [])
+    best = state.get("best", {"epoch": 0, "acc": -1.0, "state": None})
+    stopped_early = state.get("stopped_early", False)
+    remaining = range(len(history), 0 if stopped_early else epochs)
+
+    bar = tqdm(remaining, desc=desc, initial=len(history), total=epochs, disable=None, leave=False)
+    for epoch in bar:
+        seed_everything(seed * 100_003 + epoch)
+        generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        model.train()
+        total_loss = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        seen = 0
+        for step, (x, y) in enumerate(batches(train, batch_size, generator, device)):
+            if max_batches is not None and step >= max_batches:
+                break
+            if augment is not None:
+                x = augment(x)
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"{desc}: loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                    "training diverged. Lower the learning rate (or check the inputs for "
+                    "NaN) and re-run. No metrics were written for this run."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.detach() * len(y)
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
+        val_metrics = evaluate(model, val, loss_fn)
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": total_loss.item() / seen,
+            "train_acc": correct.item() / seen,
+            "val_loss": val_metrics["loss"],
+            "val_acc": val_metrics["acc"],
+        }
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        bar.set_postfix(val_acc=f"{row['val_acc']:.3f}", loss=f"{row['train_loss']:.3f}")
+        if row["val_acc"] > best["acc"]:
+            best = {"epoch": epoch + 1, "acc": row["val_acc"], "state": _clone(model)}
+        stopped_early = epoch + 1 - best["epoch"] >= patience
+        if checkpoint is not None:
+            _atomic_save(
+                {
+                    "fingerprint": fingerprint,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "history": history,
+                    "best": best,
+                    "stopped_early": stopped_early,
+                },
+                checkpoint,
+            )
+        if stopped_early:
+            break
+    return FitResult(history, best["epoch"], best["state"], stopped_early)
+
+
+def _clone(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+
+def _atomic_save(obj: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    torch.save(obj, partial)
+    os.replace(partial, path)
+
+
+def _resume(checkpoint, fingerprint, model, optimizer) -> dict:
+    if checkpoint is None or not checkpoint.exists():
+        return {}
+    state = torch.load(checkpoint, weights_only=True)
+    if state.get("fingerprint") != fingerprint:
+        # A checkpoint of another configuration: start over rather than mix the two.
+        return {}
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    print(f"resuming from {checkpoint} after epoch {len(state['history'])}")
+    return state

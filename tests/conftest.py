@@ -1,0 +1,101 @@
+"""Shared fixtures: tiny synthetic data, a scratch project, no W&B traffic."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from dlrepro.data.archives import file_checksum
+from dlrepro.data.prepare import MANIFEST, TensorSplit
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_wandb(monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a gzipped IDX file (the MNIST family's format)."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(n).to_bytes(4, "big") for n in array.shape
+    )
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+def separable_split(n: int, seed: int, classes: int = 4, size: int = 8) -> TensorSplit:
+    """Images whose class is a bright quadrant: learnable in a few epochs."""
+    generator = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % classes
+    x = torch.randn(n, 1, size, size, generator=generator) * 0.3
+    half = size // 2
+    for label in range(classes):
+        row, col = divmod(label, 2)
+        x[y == label, :, row * half : (row + 1) * half, col * half : (col + 1) * half] += 1.5
+    return TensorSplit(x, y)
+
+
+def write_prepared(folder: Path, n_train: int = 96, classes: int = 4, size: int = 8) -> None:
+    """A prepared-data folder (tensors + manifest with checksums) as the prepare stage writes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for i, (split, n) in enumerate({"train": n_train, "val": 48, "test": 48}.items()):
+        data = separable_split(n, seed=i, classes=classes, size=size)
+        torch.save({"x": data.x, "y": data.y}, folder / f"{split}.pt")
+        files[f"{split}.pt"] = file_checksum(folder / f"{split}.pt")
+    manifest = {
+        "dataset": "synthetic",
+        "source": "test",
+        "counts": {},
+        "files": files,
+        "classes": [str(c) for c in range(classes)],
+        "image_shape": [size, size, 1],
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+
+def smoke_params(**s1_overrides) -> dict:
+    """The repository's params.yaml switched to the smoke profile, with optional s1 edits."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["profile"] = "smoke"
+    raw["s1"].update(s1_overrides)
+    return raw
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A scratch project folder (cwd) with smoke params and tiny prepared Section 1 data."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(smoke_params()))
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    write_prepared(tmp_path / "data" / "prepared" / "s1")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def copy_repo(dest: Path) -> Path:
+    """Copy the tracked and untracked-but-not-ignored files of the repository, plus data/raw."""
+    import subprocess
+
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for name in listed:
+        source = REPO / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    shutil.copytree(REPO / "data" / "raw", dest / "data" / "raw")
+    return dest

@@ -1,0 +1,226 @@
+import http.server
+import io
+import shutil
+import subprocess
+import tarfile
+import threading
+import zipfile
+from functools import partial
+
+import numpy as np
+import pytest
+
+from dlrepro.data import fashion_mnist, sources
+from dlrepro.data.archives import (
+    ChecksumError,
+    FetchError,
+    UnsafeArchiveError,
+    debian_package_files,
+    download,
+    file_checksum,
+    safe_extract,
+)
+from dlrepro.data.prepare import load_prepared, prepare_images
+from dlrepro.data.sources import DatasetSpec, ImageSplits, fetch, verify_raw
+
+from .conftest import write_idx
+
+
+def test_idx_reader_round_trips(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    write_idx(tmp_path / "x.gz", images)
+    np.testing.assert_array_equal(fashion_mnist.read_idx(tmp_path / "x.gz"), images)
+
+
+def test_idx_reader_rejects_truncated_file(tmp_path):
+    write_idx(tmp_path / "x.gz", np.zeros((5, 4, 4), dtype=np.uint8))
+    import gzip
+
+    data = gzip.decompress((tmp_path / "x.gz").read_bytes())[:-3]
+    (tmp_path / "x.gz").write_bytes(gzip.compress(data))
+    with pytest.raises(ValueError, match="header says"):
+        fashion_mnist.read_idx(tmp_path / "x.gz")
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path, monkeypatch):
+    """A registered dataset whose 'offline' source writes small Fashion-MNIST-format files."""
+    rng = np.random.default_rng(0)
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    arrays = {
+        "train_x": rng.integers(0, 256, size=(200, 8, 8)),
+        "train_y": np.arange(200) % 4,
+        "test_x": rng.integers(0, 256, size=(80, 8, 8)),
+        "test_y": np.arange(80) % 4,
+    }
+    for key, name in fashion_mnist.FILES.items():
+        write_idx(shipped / name, arrays[key])
+    checksums = {name: file_checksum(shipped / name) for name in fashion_mnist.FILES.values()}
+
+    def load(raw):
+        splits = fashion_mnist.load(raw)
+        return ImageSplits(
+            splits.train_x, splits.train_y, splits.test_x, splits.test_y, ["a", "b", "c", "d"]
+        )
+
+    spec = DatasetSpec(
+        name="tiny",
+        licence="CC0",
+        homepage="-",
+        checksums={"offline": checksums},
+        fetchers={"offline": partial(shutil.copytree, shipped)},
+        load=load,
+    )
+    monkeypatch.setitem(sources._LOADED, "tiny", spec)
+    return spec
+
+
+def test_fetch_verifies_and_records_the_source(tmp_path, tiny_dataset):
+    raw = tmp_path / "raw"
+    fetch("tiny", "offline", raw)
+    record = verify_raw(raw, "tiny")
+    assert record["source"] == "offline" and record["licence"] == "CC0"
+    fetch("tiny", "offline", raw)  # second call: verified no-op
+
+
+def test_corrupt_raw_file_fails_its_checksum_naming_file_and_fix(tmp_path, tiny_dataset):
+    raw = tmp_path / "raw"
+    fetch("tiny", "offline", raw)
+    victim = raw / "tiny" / "train-labels-idx1-ubyte.gz"
+    data = victim.read_bytes()
+    victim.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))
+    with pytest.raises(ChecksumError) as error:
+        prepare_images(
+            "tiny", raw, tmp_path / "prepared", n_train=None, n_test=None, val_fraction=0.2
+        )
+    assert "train-labels-idx1-ubyte.gz" in str(error.value)
+    assert "make data" in str(error.value)
+    assert not (tmp_path / "prepared").exists()
+    fetch("tiny", "offline", raw)  # a fetch repairs it
+    verify_raw(raw, "tiny")
+
+
+def test_prepare_writes_normalised_stratified_splits_with_manifest(tmp_path, tiny_dataset):
+    raw = tmp_path / "raw"
+    fetch("tiny", "offline", raw)
+    manifest = prepare_images(
+        "tiny", raw, tmp_path / "out", n_train=100, n_test=40, val_fraction=0.2
+    )
+    assert manifest["counts"] == {"train": 80, "val": 20, "test": 40}
+    assert manifest["licence"] == "CC0" and manifest["source"] == "offline"
+    splits, _ = load_prepared(tmp_path / "out")
+    assert splits["train"].x.shape == (80, 1, 8, 8)
+    assert abs(float(splits["train"].x.mean())) < 1e-4
+    assert np.bincount(splits["val"].y.numpy()).tolist() == [5, 5, 5, 5]
+
+
+def test_corrupt_prepared_file_is_detected(tmp_path, tiny_dataset):
+    raw = tmp_path / "raw"
+    fetch("tiny", "offline", raw)
+    prepare_images("tiny", raw, tmp_path / "out", n_train=None, n_test=None, val_fraction=0.2)
+    (tmp_path / "out" / "val.pt").write_bytes(b"garbage")
+    with pytest.raises(ChecksumError, match=r"val\.pt.*dvc repro"):
+        load_prepared(tmp_path / "out")
+
+
+def test_dataset_without_offline_source_says_what_to_do(tmp_path):
+    with pytest.raises(FetchError, match=r"data\.source: download"):
+        fetch("cifar10", "offline", tmp_path)
+
+
+def _tar_with(path, name, payload=b"x"):
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+
+
+@pytest.mark.parametrize("member", ["../escape.txt", "a/../../escape.txt"])
+def test_tar_members_escaping_the_folder_are_refused(tmp_path, member):
+    _tar_with(tmp_path / "evil.tar.gz", member)
+    with pytest.raises(UnsafeArchiveError, match="refused"):
+        safe_extract(tmp_path / "evil.tar.gz", tmp_path / "out")
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_absolute_tar_member_lands_inside_the_folder(tmp_path):
+    _tar_with(tmp_path / "abs.tar.gz", "/dlrepro-abs-test/escape.txt")
+    safe_extract(tmp_path / "abs.tar.gz", tmp_path / "out")
+    assert (tmp_path / "out" / "dlrepro-abs-test" / "escape.txt").exists()
+
+
+def test_zip_members_escaping_the_folder_are_refused(tmp_path):
+    with zipfile.ZipFile(tmp_path / "evil.zip", "w") as zipped:
+        zipped.writestr("../escape.txt", "x")
+    with pytest.raises(UnsafeArchiveError, match=r"escape\.txt"):
+        safe_extract(tmp_path / "evil.zip", tmp_path / "out")
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_safe_archives_extract(tmp_path):
+    _tar_with(tmp_path / "ok.tar.gz", "folder/file.txt", b"hello")
+    safe_extract(tmp_path / "ok.tar.gz", tmp_path / "out")
+    assert (tmp_path / "out" / "folder" / "file.txt").read_bytes() == b"hello"
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """A loopback HTTP server over a folder, for the download source."""
+    root = tmp_path / "site"
+    root.mkdir()
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+def test_download_verifies_checksum(tmp_path, http_root):
+    root, url = http_root
+    (root / "data.bin").write_bytes(b"payload")
+    expected = file_checksum(root / "data.bin")
+    assert (
+        download(url + "data.bin", tmp_path / "got" / "data.bin", expected).read_bytes()
+        == b"payload"
+    )
+
+
+def test_damaged_download_is_refused_and_leaves_nothing(tmp_path, http_root):
+    root, url = http_root
+    (root / "data.bin").write_bytes(b"payload")
+    with pytest.raises(ChecksumError, match="damaged"):
+        download(url + "data.bin", tmp_path / "data.bin", "sha256:" + "0" * 64)
+    assert not (tmp_path / "data.bin").exists()
+
+
+def test_unreachable_host_points_to_offline_profiles(tmp_path, http_root):
+    _, url = http_root
+    with pytest.raises(FetchError, match="offline profiles"):
+        download(url + "missing.bin", tmp_path / "x", "sha256:" + "0" * 64)
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
+def test_debian_source_extracts_files_from_a_package(tmp_path, monkeypatch):
+    tree = tmp_path / "pkg"
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN" / "control").write_text(
+        "Package: fake-data\nVersion: 1\nArchitecture: all\nMaintainer: t <t@t>\n"
+        "Description: test\n"
+    )
+    (tree / "usr/share/datasets/fake").mkdir(parents=True)
+    (tree / "usr/share/datasets/fake/a.gz").write_bytes(b"A")
+    subprocess.run(
+        ["dpkg-deb", "--build", str(tree), str(tmp_path / "fake.deb")],
+        check=True,
+        capture_output=True,
+    )
+
+    def fake_apt_download(package, work):
+        shutil.copy(tmp_path / "fake.deb", work / "fake-data_1_all.deb")
+        return subprocess.CompletedProcess([], 0, "", "")
+
+    monkeypatch.setattr("dlrepro.data.archives._apt_download", fake_apt_download)
+    debian_package_files("fake-data", ["usr/share/datasets/fake/a.gz"], tmp_path / "out")
+    assert (tmp_path / "out" / "a.gz").read_bytes() == b"A"

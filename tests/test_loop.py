@@ -1,0 +1,134 @@
+import pytest
+import torch
+from torch import nn
+
+from dlrepro.models.cnn import SmallCNN, zero_init_
+from dlrepro.training.loop import NonFiniteLossError, fit
+
+from .conftest import separable_split
+
+
+def _model():
+    return SmallCNN(1, 8, 4, conv_channels=[4], dense=[8])
+
+
+def _fit(seed=0, epochs=4, checkpoint=None, on_epoch=None, lr=0.05, patience=10):
+    torch.manual_seed(seed)
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    result = fit(
+        model,
+        optimizer,
+        separable_split(128, 0),
+        separable_split(64, 1),
+        epochs=epochs,
+        batch_size=16,
+        patience=patience,
+        seed=seed,
+        checkpoint=checkpoint,
+        fingerprint="cfg",
+        on_epoch=on_epoch,
+    )
+    return model, result
+
+
+def test_same_seed_gives_identical_history_and_weights():
+    model_a, a = _fit()
+    model_b, b = _fit()
+    assert a.history == b.history
+    for pa, pb in zip(model_a.parameters(), model_b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+
+
+def test_the_loop_learns_a_separable_task():
+    _, result = _fit(epochs=6)
+    assert result.history[-1]["val_acc"] > 0.9
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
+    _, uninterrupted = _fit(epochs=5)
+
+    def kill_after_epoch_2(row):
+        if row["epoch"] == 2:
+            raise Killed
+
+    checkpoint = tmp_path / "ckpt.pt"
+    with pytest.raises(Killed):
+        _fit(epochs=5, checkpoint=checkpoint, on_epoch=kill_after_epoch_2)
+    assert checkpoint.exists()
+    _, resumed = _fit(epochs=5, checkpoint=checkpoint)
+    assert resumed.history == uninterrupted.history
+    for key, value in uninterrupted.best_state.items():
+        assert torch.equal(value, resumed.best_state[key])
+
+
+def test_checkpoint_of_another_config_is_not_resumed(tmp_path):
+    checkpoint = tmp_path / "ckpt.pt"
+    _fit(epochs=2, checkpoint=checkpoint)
+    model = _model()
+    result = fit(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.05),
+        separable_split(128, 0),
+        separable_split(64, 1),
+        epochs=3,
+        batch_size=16,
+        patience=10,
+        seed=0,
+        checkpoint=checkpoint,
+        fingerprint="another",
+    )
+    assert len(result.history) == 3
+
+
+def test_nan_loss_stops_with_a_clear_message():
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e12)
+    with pytest.raises(NonFiniteLossError, match="Lower the learning rate"):
+        fit(
+            model,
+            optimizer,
+            separable_split(128, 0),
+            separable_split(64, 1),
+            epochs=5,
+            batch_size=16,
+            patience=5,
+            seed=0,
+        )
+
+
+def test_early_stopping_restores_the_best_epoch():
+    # lr 0 never improves on epoch 1, so patience 2 stops after epoch 3 with epoch 1 best.
+    _, result = _fit(epochs=10, lr=0.0, patience=2)
+    assert result.stopped_early
+    assert len(result.history) == 3
+    assert result.best_epoch == 1
+
+
+def test_zero_init_network_cannot_learn():
+    torch.manual_seed(0)
+    model = zero_init_(_model())
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    result = fit(
+        model,
+        optimizer,
+        separable_split(128, 0),
+        separable_split(64, 1),
+        epochs=3,
+        batch_size=16,
+        patience=5,
+        seed=0,
+    )
+    assert all(row["val_acc"] == pytest.approx(0.25) for row in result.history)
+    assert not any(p.abs().sum() > 0 for n, p in model.named_parameters() if "features" in n)
+
+
+def test_batchnorm_and_dropout_switches_build_the_layers():
+    model = SmallCNN(3, 32, 10, conv_channels=[8, 16], dense=[32], batch_norm=True, dropout=0.3)
+    kinds = [type(m) for m in model.modules()]
+    assert kinds.count(nn.BatchNorm2d) == 2 and kinds.count(nn.Dropout) == 1
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)

@@ -1,0 +1,57 @@
+"""The paper must be complete without Quarto: everything it cites is a DVC output."""
+
+from pathlib import Path
+
+from dlrepro.paper_assets import check_manuscript, compare, dvc_output_paths
+
+from .conftest import REPO
+
+
+def test_committed_paper_cites_only_existing_dvc_outputs(monkeypatch):
+    monkeypatch.chdir(REPO)
+    assert check_manuscript(REPO / "paper", dvc_output_paths(REPO)) == []
+
+
+def test_missing_var_include_and_figure_are_reported(tmp_path):
+    paper = tmp_path / "paper"
+    (paper / "generated").mkdir(parents=True)
+    (paper / "_variables.yml").write_text("s1:\n  acc: '0.9'\n")
+    (paper / "generated" / "t.md").write_text("| a |\n")
+    (paper / "stray.md").write_text("typed by hand\n")
+    (paper / "index.qmd").write_text(
+        "{{< var s1.acc >}} {{< var s1.missing >}} {{< var s1 >}}\n"
+        "{{< include generated/t.md >}}\n{{< include stray.md >}}\n"
+        "![a](figures/none.png){#fig-a}\n"
+    )
+    outs = [paper / "_variables.yml", paper / "generated", paper / "figures"]
+    problems = check_manuscript(paper, outs)
+    assert problems == [
+        "index.qmd: var 's1.missing' is not a value in _variables.yml",
+        "index.qmd: var 's1' is not a value in _variables.yml",
+        "index.qmd: include stray.md is not a DVC output",
+        "index.qmd: figure figures/none.png is not a DVC output",
+    ]
+
+
+def test_verdicts_need_two_standard_errors():
+    a, b = {"mean": 0.80, "std": 0.01}, {"mean": 0.75, "std": 0.01}
+    assert compare(a, b, 3)[0] == "holds"
+    assert compare(b, a, 3)[0] == "fails"
+    assert compare({"mean": 0.751, "std": 0.01}, b, 3)[0] == "inconclusive"
+    assert compare(a, b, 1)[0] == "inconclusive"
+
+
+def test_every_report_figure_of_section_1_is_in_the_paper():
+    text = (REPO / "paper" / "index.qmd").read_text()
+    for figure in [
+        "lr_sweep",
+        "curves_baseline",
+        "curves_moderate_aug",
+        "curves_aggressive_aug",
+        "curves_dropout",
+        "curves_bn",
+        "curves_bn_dropout",
+        "curves_zero_init",
+    ]:
+        assert f"figures/s1/{figure}.png" in text
+    assert Path(REPO / "paper" / "_quarto.yml").exists()
