@@ -14,7 +14,12 @@ def _params(**s1_overrides):
 def test_train_variant_writes_metrics_history_and_runs(project):
     metrics = s1.train_variant(_params(), "dropout")
     out = project / "results" / "s1" / "dropout"
-    assert {p.name for p in out.iterdir()} == {"metrics.json", "history.csv", "runs.csv"}
+    assert {p.name for p in out.iterdir()} == {
+        "metrics.json",
+        "history.csv",
+        "history_seeds.csv",
+        "runs.csv",
+    }
     assert set(metrics) >= {"best_val_acc", "test_acc", "epochs", "train_val_gap"}
     assert metrics["best_val_acc"]["std"] == 0.0  # one seed in smoke
     assert not (project / ".dlrepro" / "checkpoints" / "s1" / "dropout").exists()

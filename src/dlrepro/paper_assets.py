@@ -45,7 +45,8 @@ def _s1_assets(params: Params, report: dict) -> tuple[dict, list[str], list[str]
     metrics = {
         name: read_json(RESULTS / "s1" / name / "metrics.json") for name in params.s1.variants
     }
-    counts = read_json(Path("data/prepared/s1/manifest.json"))["counts"]
+    manifest = read_json(Path("data/prepared/s1/manifest.json"))
+    counts = manifest["counts"]
     n_seeds = len(params.seeds)
     config = {
         "dataset": DATASET_NAMES[params.s1.dataset],
@@ -92,7 +93,7 @@ def _s1_assets(params: Params, report: dict) -> tuple[dict, list[str], list[str]
             f"| {claim['says']} | `{claim['better']}` > `{claim['worse']}` "
             f"| {100 * diff:+.1f} ± {200 * se:.1f} pts | {verdict} |"
         )
-    chance = 1 / len(read_json(Path("data/prepared/s1/manifest.json"))["classes"])
+    chance = 1 / len(manifest["classes"])
     for claim in report["chance"]:
         acc = metrics[claim["variant"]]["best_val_acc"]
         verdict = "holds" if abs(acc["mean"] - chance) <= 0.02 else "fails"

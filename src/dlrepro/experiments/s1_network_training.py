@@ -35,6 +35,7 @@ SECTION = "s1"
 DATA_DIR = PREPARED / SECTION
 RESULTS_DIR = RESULTS / SECTION
 FIGURES_DIR = PAPER / "figures" / SECTION
+HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
 METRICS = ["best_val_acc", "test_acc", "test_loss", "best_epoch", "epochs", "train_val_gap"]
 
 
@@ -74,7 +75,9 @@ def make_optimizer(model: nn.Module, cfg: S1Config, lr: float) -> torch.optim.Op
 
 
 def train_variant(params: Params, name: str, *, dry_run: bool = False) -> dict | None:
-    """Train variant `name` once per seed; write metrics.json, history.csv and runs.csv."""
+    """Train variant `name` once per seed; write metrics.json (mean and std over seeds),
+    runs.csv (one row per seed), history_seeds.csv (per seed and epoch) and history.csv (mean
+    per epoch, for `dvc plots`)."""
     cfg = params.s1
     if name not in cfg.variants:
         raise SystemExit(
@@ -157,10 +160,10 @@ def train_variant(params: Params, name: str, *, dry_run: bool = False) -> dict |
     out.mkdir(parents=True, exist_ok=True)
     runs_table = pd.DataFrame(runs)
     runs_table.to_csv(out / "runs.csv", index=False)
-    history = pd.concat(histories)[
-        ["seed", "epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
-    ]
-    history.round(6).to_csv(out / "history.csv", index=False)
+    per_seed = pd.concat(histories)[["seed", *HISTORY_COLUMNS]]
+    per_seed.round(6).to_csv(out / "history_seeds.csv", index=False)
+    # One curve per variant for `dvc plots`: the mean over the seeds still running at each epoch.
+    per_seed.groupby("epoch")[HISTORY_COLUMNS[1:]].mean().round(6).to_csv(out / "history.csv")
     metrics = {
         "variant": name,
         "lr": lr,
@@ -185,7 +188,9 @@ def lr_sweep(cfg: S1Config) -> dict[str, float]:
 def make_figures(params: Params) -> list[Path]:
     """Figure 1 (validation loss per learning rate) and one curve figure per technique."""
     cfg = params.s1
-    histories = {name: pd.read_csv(RESULTS_DIR / name / "history.csv") for name in cfg.variants}
+    histories = {
+        name: pd.read_csv(RESULTS_DIR / name / "history_seeds.csv") for name in cfg.variants
+    }
     sweep = lr_sweep(cfg)
     paths = []
 
