@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Stage commands call `dlrepro`, so the venv's bin must be on PATH for dvc.
+export PATH := $(abspath $(BIN)):$(PATH)
 # Tests never talk to W&B; stages run offline unless the user is logged in (see README).
 TEST_ENV := WANDB_MODE=disabled
 
