@@ -12,9 +12,18 @@ def _model():
     return SmallCNN(1, 8, 4, conv_channels=[4], dense=[8])
 
 
-def _fit(seed=0, epochs=4, checkpoint=None, on_epoch=None, lr=0.05, patience=10):
+def _fit(
+    seed=0,
+    epochs=4,
+    checkpoint=None,
+    on_epoch=None,
+    lr=0.05,
+    patience=10,
+    model=None,
+    fingerprint="cfg",
+):
     torch.manual_seed(seed)
-    model = _model()
+    model = model or _model()
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     result = fit(
         model,
@@ -26,7 +35,7 @@ def _fit(seed=0, epochs=4, checkpoint=None, on_epoch=None, lr=0.05, patience=10)
         patience=patience,
         seed=seed,
         checkpoint=checkpoint,
-        fingerprint="cfg",
+        fingerprint=fingerprint,
         on_epoch=on_epoch,
     )
     return model, result
@@ -69,36 +78,13 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
 def test_checkpoint_of_another_config_is_not_resumed(tmp_path):
     checkpoint = tmp_path / "ckpt.pt"
     _fit(epochs=2, checkpoint=checkpoint)
-    model = _model()
-    result = fit(
-        model,
-        torch.optim.SGD(model.parameters(), lr=0.05),
-        separable_split(128, 0),
-        separable_split(64, 1),
-        epochs=3,
-        batch_size=16,
-        patience=10,
-        seed=0,
-        checkpoint=checkpoint,
-        fingerprint="another",
-    )
+    _, result = _fit(epochs=3, checkpoint=checkpoint, fingerprint="another")
     assert len(result.history) == 3
 
 
 def test_nan_loss_stops_with_a_clear_message():
-    model = _model()
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e12)
     with pytest.raises(NonFiniteLossError, match="Lower the learning rate"):
-        fit(
-            model,
-            optimizer,
-            separable_split(128, 0),
-            separable_split(64, 1),
-            epochs=5,
-            batch_size=16,
-            patience=5,
-            seed=0,
-        )
+        _fit(lr=1e12, epochs=5)
 
 
 def test_early_stopping_restores_the_best_epoch():
@@ -110,19 +96,7 @@ def test_early_stopping_restores_the_best_epoch():
 
 
 def test_zero_init_network_cannot_learn():
-    torch.manual_seed(0)
-    model = zero_init_(_model())
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    result = fit(
-        model,
-        optimizer,
-        separable_split(128, 0),
-        separable_split(64, 1),
-        epochs=3,
-        batch_size=16,
-        patience=5,
-        seed=0,
-    )
+    model, result = _fit(model=zero_init_(_model()), epochs=3)
     assert all(row["val_acc"] == pytest.approx(0.25) for row in result.history)
     assert not any(p.abs().sum() > 0 for n, p in model.named_parameters() if "features" in n)
 
