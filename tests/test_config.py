@@ -61,6 +61,13 @@ def test_profile_overlay_with_a_typo_fails():
         validate(raw)
 
 
+def test_profiles_must_list_the_same_sections():
+    raw = smoke_params()
+    del raw["profiles"]["paper"]["s6"]
+    with pytest.raises(ParamsError, match=r"every profile must list the same sections"):
+        validate(raw)
+
+
 def test_cli_rejects_bad_params_before_any_work(project, capsys):
     raw = smoke_params()
     raw["s1"]["train"]["lr"] = -1

@@ -14,7 +14,7 @@ from .conftest import REPO, copy_repo
 
 
 @pytest.mark.skipif(not (REPO / "data" / "raw").exists(), reason="run `make data` first")
-def test_smoke_profile_reproduces_section_1_through_the_paper(tmp_path):
+def test_smoke_profile_reproduces_every_section_through_the_paper(tmp_path):
     repo = copy_repo(tmp_path / "repo")
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["profile"] = "smoke"
@@ -37,9 +37,11 @@ def test_smoke_profile_reproduces_section_1_through_the_paper(tmp_path):
     run("git", "init", "-q")
     run("dvc", "repro", "--force")  # every stage, whatever the copied dvc.lock says
     metrics = json.loads((repo / "results/s1/baseline/metrics.json").read_text())
-    assert metrics["n_seeds"] == 1 and 0 <= metrics["best_val_acc"]["mean"] <= 1
+    assert metrics["n_seeds"] == 3 and 0 <= metrics["best_val_acc"]["mean"] <= 1
     assert (repo / "paper/figures/s1/lr_sweep.png").stat().st_size > 0
     assert "Baseline" in (repo / "paper/generated/s1_table1.md").read_text()
+    assert (repo / "paper/figures/s6/dqn_policies.png").stat().st_size > 0
+    assert "SB3" in (repo / "paper/generated/s6_table.md").read_text()
     assert "paper is complete" in run("dlrepro", "paper-check")
     assert "up to date" in run("dvc", "repro")  # a second repro has nothing to do
 

@@ -49,6 +49,19 @@ def _s1(params: Params, args: argparse.Namespace) -> None:
         s1.make_figures(params)
 
 
+def _s6(params: Params, args: argparse.Namespace) -> None:
+    from dlrepro.experiments import s6_q_learning as s6
+
+    if args.action == "figures":
+        s6.make_figures(params)
+    elif args.agent == "sb3":
+        s6.run(params, "sb3", None, dry_run=args.dry_run)
+    elif args.agent and args.policy:
+        s6.run(params, args.agent, args.policy, dry_run=args.dry_run)
+    else:
+        raise SystemExit("s6 run needs --agent sb3, or --agent tabular|dqn with --policy")
+
+
 def _paper_assets(params: Params, args: argparse.Namespace) -> None:
     from dlrepro.paper_assets import write_assets
 
@@ -83,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         "--dry-run", action="store_true", help="one seed, one epoch, two batches; writes nothing"
     )
     s1.set_defaults(run=_s1)
+    s6 = commands.add_parser("s6", help="Section 6: Q-learning exploration policies")
+    s6.add_argument("action", choices=["run", "figures"])
+    s6.add_argument("--agent", choices=["tabular", "dqn", "sb3"])
+    s6.add_argument("--policy", choices=["epsilon_greedy", "softmax"])
+    s6.add_argument("--dry-run", action="store_true", help="one seed, a few steps; writes nothing")
+    s6.set_defaults(run=_s6)
     commands.add_parser("paper-assets", help="write paper values, tables and figures").set_defaults(
         run=_paper_assets
     )

@@ -109,6 +109,69 @@ class S1Config(_Strict):
         return self
 
 
+class EpsilonSchedule(_Strict):
+    start: Annotated[float, Field(ge=0, le=1)]
+    end: Annotated[float, Field(ge=0, le=1)]
+    decay: Annotated[float, Field(gt=0, le=1)]
+    """epsilon = max(end, start * decay ** n), n = episodes (tabular) or network updates (DQN)."""
+
+
+class TabularConfig(_Strict):
+    env: str
+    episodes: PositiveInt
+    max_steps: PositiveInt
+    """Episode time limit."""
+    alpha: Annotated[float, Field(gt=0, le=1)]
+    gamma: Annotated[float, Field(ge=0, le=1)]
+    epsilon: EpsilonSchedule
+    threshold: float
+    """Rolling-mean return that counts as solved."""
+
+
+class DqnConfig(_Strict):
+    env: str
+    total_steps: PositiveInt
+    hidden: list[PositiveInt]
+    lr: PositiveFloat
+    gamma: Annotated[float, Field(ge=0, le=1)]
+    batch_size: PositiveInt
+    buffer_size: PositiveInt
+    target_update: Annotated[int, Field(ge=0)]
+    """0: targets from the online network (the report's agent); N: sync a target network every
+    N steps."""
+    epsilon: EpsilonSchedule
+    threshold: float
+
+
+class Sb3Config(_Strict):
+    """Stable-Baselines3 DQN; defaults are rl-baselines3-zoo's tuned CartPole-v1 values."""
+
+    total_steps: PositiveInt
+    lr: PositiveFloat
+    batch_size: PositiveInt
+    buffer_size: PositiveInt
+    learning_starts: Annotated[int, Field(ge=0)]
+    gamma: Annotated[float, Field(ge=0, le=1)]
+    target_update: PositiveInt
+    train_freq: PositiveInt
+    gradient_steps: PositiveInt
+    exploration_fraction: Annotated[float, Field(gt=0, le=1)]
+    exploration_final_eps: Annotated[float, Field(ge=0, le=1)]
+    net_arch: list[PositiveInt]
+
+
+class S6Config(_Strict):
+    temperature: PositiveFloat
+    """Softmax (Boltzmann) temperature over Q-values; the report used 0.05."""
+    window: PositiveInt
+    """Episodes in the rolling mean of the learning curves and the final return."""
+    eval_episodes: PositiveInt
+    """Greedy evaluation episodes after training."""
+    tabular: TabularConfig
+    dqn: DqnConfig
+    sb3: Sb3Config
+
+
 class Params(_Strict):
     profile: Profile
     seeds: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
@@ -117,6 +180,7 @@ class Params(_Strict):
     """`auto`: the GPU when one is visible, else the CPU."""
     data: DataConfig
     s1: S1Config
+    s6: S6Config
 
 
 def _merge(base: dict[str, Any], overlay: dict[str, Any], where: str) -> dict[str, Any]:
@@ -144,6 +208,14 @@ def resolve(raw: dict[str, Any]) -> dict[str, Any]:
         )
     if profile not in profiles:
         raise ParamsError(f"profiles.{profile} is missing; every profile needs an entry")
+    sections = {name: set(overlay or {}) for name, overlay in profiles.items()}
+    for name, keys in sections.items():
+        if keys != sections[profile]:
+            raise ParamsError(
+                f"profiles.{name} overrides sections {sorted(keys)} but profiles.{profile} "
+                f"overrides {sorted(sections[profile])}; every profile must list the same "
+                "sections ({} where it changes nothing) so DVC can track each stage's overlay"
+            )
     base = {k: v for k, v in raw.items() if k != "profiles"}
     return _merge(base, profiles[profile] or {}, f"profiles.{profile}")
 

@@ -23,31 +23,56 @@ REPORT_VALUES = PAPER / "report_values.yaml"
 DATASET_NAMES = {"fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 
 
-def pm(summary: dict[str, float], digits: int = 3, scale: float = 1.0) -> str:
+def pm(summary: dict[str, float], digits: int = 3) -> str:
     """'mean ± std' for a {mean, std} summary."""
-    return f"{summary['mean'] * scale:.{digits}f} ± {summary['std'] * scale:.{digits}f}"
+    return f"{summary['mean']:.{digits}f} ± {summary['std']:.{digits}f}"
 
 
-def compare(better: dict, worse: dict, n_seeds: int) -> tuple[str, float, float]:
-    """Verdict on 'better > worse' from per-variant {mean, std} over n seeds.
+def compare(higher: dict, lower: dict, n_seeds: int) -> tuple[str, float, float]:
+    """Verdict on 'higher > lower' from two {mean, std} summaries over n seeds.
 
     holds / fails when the difference of means exceeds two standard errors in either direction,
     inconclusive otherwise (always with a single seed, which has no spread to judge by).
     """
-    diff = better["mean"] - worse["mean"]
-    se = math.sqrt((better["std"] ** 2 + worse["std"] ** 2) / n_seeds)
+    diff = higher["mean"] - lower["mean"]
+    se = math.sqrt((higher["std"] ** 2 + lower["std"] ** 2) / n_seeds)
     if n_seeds < 2 or abs(diff) <= 2 * se:
         return "inconclusive", diff, se
     return ("holds" if diff > 0 else "fails"), diff, se
 
 
-def _s1_assets(params: Params, report: dict) -> tuple[dict, list[str], list[str]]:
-    metrics = {
-        name: read_json(RESULTS / "s1" / name / "metrics.json") for name in params.s1.variants
-    }
+CLAIMS_HEADER = [
+    "| The report says | Checked as | Difference (± 2 s.e.) | Verdict |",
+    "|---|---|---:|---|",
+]
+
+
+def check_orderings(
+    claims: list[dict], metrics: dict[str, dict], n_seeds: int, tally: dict[str, int]
+) -> list[str]:
+    """One table row per 'A > B on metric' claim; counts verdicts into `tally`."""
+    rows = []
+    for claim in claims:
+        metric = claim["metric"]
+        verdict, diff, se = compare(
+            metrics[claim["higher"]][metric], metrics[claim["lower"]][metric], n_seeds
+        )
+        tally[verdict] += 1
+        rows.append(
+            f"| {claim['says']} | `{claim['higher']}` > `{claim['lower']}` on {metric} "
+            f"| {diff:+.3g} ± {2 * se:.2g} | {verdict} |"
+        )
+    return rows
+
+
+def _load_metrics(section: str, names) -> dict[str, dict]:
+    return {name: read_json(RESULTS / section / name / "metrics.json") for name in names}
+
+
+def _s1_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
+    metrics = _load_metrics("s1", params.s1.variants)
     manifest = read_json(Path("data/prepared/s1/manifest.json"))
     counts = manifest["counts"]
-    n_seeds = len(params.seeds)
     config = {
         "dataset": DATASET_NAMES[params.s1.dataset],
         "n_train": counts["train"],
@@ -58,16 +83,6 @@ def _s1_assets(params: Params, report: dict) -> tuple[dict, list[str], list[str]
         "lr": params.s1.train.lr,
         "dropout": params.s1.dropout,
     }
-    result = {}
-    for name, m in metrics.items():
-        result[name] = {
-            "val_acc": pm(m["best_val_acc"]),
-            "test_acc": pm(m["test_acc"]),
-            "epochs": f"{m['epochs']['mean']:.1f}",
-            "gap": pm(m["train_val_gap"]),
-            "val_acc_pct": f"{100 * m['best_val_acc']['mean']:.1f}",
-        }
-
     table = [
         "| Method | Report: val. acc. | Reproduced: best val. acc. | Test acc. | Epochs run "
         "| Train − val. gap |",
@@ -79,49 +94,97 @@ def _s1_assets(params: Params, report: dict) -> tuple[dict, list[str], list[str]
             f"| {row['label']} | {row['val_acc']:.2f} | {pm(m['best_val_acc'])} "
             f"| {pm(m['test_acc'])} | {m['epochs']['mean']:.1f} | {pm(m['train_val_gap'])} |"
         )
-
-    verdicts = [
-        "| The report says | Comparison (best val. acc.) | Difference | Verdict |",
-        "|---|---|---:|---|",
-    ]
     tally = {"holds": 0, "fails": 0, "inconclusive": 0}
-    for claim in report["orderings"]:
-        a, b = metrics[claim["better"]], metrics[claim["worse"]]
-        verdict, diff, se = compare(a["best_val_acc"], b["best_val_acc"], n_seeds)
-        tally[verdict] += 1
-        verdicts.append(
-            f"| {claim['says']} | `{claim['better']}` > `{claim['worse']}` "
-            f"| {100 * diff:+.1f} ± {200 * se:.1f} pts | {verdict} |"
-        )
+    claims = CLAIMS_HEADER + check_orderings(report["orderings"], metrics, len(params.seeds), tally)
     chance = 1 / len(manifest["classes"])
     for claim in report["chance"]:
         acc = metrics[claim["variant"]]["best_val_acc"]
         verdict = "holds" if abs(acc["mean"] - chance) <= 0.02 else "fails"
         tally[verdict] += 1
-        verdicts.append(
-            f"| {claim['says']} | `{claim['variant']}` within 2 pts of chance "
-            f"({chance:.2f}) | {100 * (acc['mean'] - chance):+.1f} pts | {verdict} |"
+        claims.append(
+            f"| {claim['says']} | `{claim['variant']}` best_val_acc within 0.02 of "
+            f"chance ({chance:.2f}) | {acc['mean'] - chance:+.3g} | {verdict} |"
         )
-    return {"config": config, "result": result, "claims": tally}, table, verdicts
+    values = {"config": config, "claims": tally}
+    return values, {"s1_table1.md": table, "s1_claims.md": claims}
+
+
+def _s6_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
+    from dlrepro.experiments.s6_q_learning import POLICIES, run_name
+
+    cfg = params.s6
+    names = [run_name(agent, policy) for agent in ("tabular", "dqn") for policy in POLICIES]
+    metrics = _load_metrics("s6", [*names, "sb3"])
+    table = [
+        "| Agent | Exploration | Episodes to threshold | Runs reaching it | Final return "
+        "| Greedy return | Curve mean (AUC) | Roughness |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    labels = {"epsilon_greedy": "ε-greedy", "softmax": f"softmax, T = {cfg.temperature:g}"}
+    rows = [(f"Tabular, {cfg.tabular.env}", p, run_name("tabular", p)) for p in POLICIES]
+    rows += [(f"DQN (report's agent), {cfg.dqn.env}", p, run_name("dqn", p)) for p in POLICIES]
+    rows.append((f"SB3 DQN (zoo), {cfg.dqn.env}", "ε-greedy, linear decay", "sb3"))
+    for agent, policy, name in rows:
+        m = metrics[name]
+        table.append(
+            f"| {agent} | {labels.get(policy, policy)} | {pm(m['episodes_to_threshold'], 1)} "
+            f"| {m['reached']['mean']:.0%} | {pm(m['final_return'], 1)} "
+            f"| {pm(m['eval_return'], 1)} | {pm(m['auc'], 1)} | {pm(m['roughness'], 1)} |"
+        )
+    tally = {"holds": 0, "fails": 0, "inconclusive": 0}
+    claims = [
+        {
+            **claim,
+            "higher": run_name(agent, claim["higher"]),
+            "lower": run_name(agent, claim["lower"]),
+            "says": f"{claim['says']} ({agent})",
+        }
+        for agent in ("tabular", "dqn")
+        for claim in report["orderings"]
+    ]
+    lines = CLAIMS_HEADER + check_orderings(claims, metrics, len(params.seeds), tally)
+    values = {
+        "config": {
+            "temperature": cfg.temperature,
+            "window": cfg.window,
+            "tabular_env": cfg.tabular.env,
+            "tabular_episodes": cfg.tabular.episodes,
+            "tabular_threshold": cfg.tabular.threshold,
+            "dqn_env": cfg.dqn.env,
+            "dqn_steps": cfg.dqn.total_steps,
+            "dqn_threshold": cfg.dqn.threshold,
+            "sb3_steps": cfg.sb3.total_steps,
+            "eval_episodes": cfg.eval_episodes,
+        },
+        "sb3_eval_return": pm(metrics["sb3"]["eval_return"], 1),
+        "claims": tally,
+    }
+    return values, {"s6_table.md": table, "s6_claims.md": lines}
 
 
 def write_assets(params: Params) -> None:
     report = yaml.safe_load(REPORT_VALUES.read_text())
-    s1_values, table1, s1_verdicts = _s1_assets(params, report["s1"])
     variables = {
         "profile": params.profile,
         "n_seeds": len(params.seeds),
         "seeds": ", ".join(map(str, params.seeds)),
         "data_source": params.data.source,
-        "s1": s1_values,
     }
     GENERATED.mkdir(parents=True, exist_ok=True)
+    for section, build in [("s1", _s1_assets), ("s6", _s6_assets)]:
+        values, includes = build(params, report[section])
+        variables[section] = values
+        for name, lines in includes.items():
+            (GENERATED / name).write_text("\n".join(lines) + "\n")
+    totals = {
+        v: sum(variables[s]["claims"][v] for s in ("s1", "s6"))
+        for v in ("holds", "fails", "inconclusive")
+    }
+    variables["claims"] = totals
     VARIABLES.write_text(
         "# Written by the paper_assets stage from DVC outputs; do not edit.\n"
         + yaml.safe_dump(variables, sort_keys=True, allow_unicode=True)
     )
-    (GENERATED / "s1_table1.md").write_text("\n".join(table1) + "\n")
-    (GENERATED / "s1_orderings.md").write_text("\n".join(s1_verdicts) + "\n")
     print(f"paper assets written: {VARIABLES}, {GENERATED}/")
 
 

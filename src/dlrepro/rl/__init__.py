@@ -1,0 +1,1 @@
+"""Reinforcement learning: exploration policies, tabular Q-learning and a DQN agent."""

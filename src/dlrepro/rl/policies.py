@@ -1,0 +1,37 @@
+"""Exploration policies over Q-values: epsilon-greedy with decay, and softmax (Boltzmann)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def softmax_probabilities(q_values: np.ndarray, temperature: float) -> np.ndarray:
+    """P(a) proportional to exp(Q(a) / T), computed after subtracting max Q (no overflow)."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    logits = (np.asarray(q_values, dtype=np.float64) - np.max(q_values)) / temperature
+    weights = np.exp(logits)
+    return weights / weights.sum()
+
+
+def decayed_epsilon(start: float, end: float, decay: float, updates: int) -> float:
+    """Exponential decay per update, floored at `end` (the report's Keras agent: eps *= decay)."""
+    return max(end, start * decay**updates)
+
+
+def select_action(
+    q_values: np.ndarray,
+    policy: str,
+    rng: np.random.Generator,
+    *,
+    epsilon: float = 0.0,
+    temperature: float = 1.0,
+) -> int:
+    """An action under `policy` (`epsilon_greedy` or `softmax`); ties in argmax go to the first."""
+    if policy == "epsilon_greedy":
+        if rng.random() < epsilon:
+            return int(rng.integers(len(q_values)))
+        return int(np.argmax(q_values))
+    if policy == "softmax":
+        return int(rng.choice(len(q_values), p=softmax_probabilities(q_values, temperature)))
+    raise ValueError(f"unknown policy {policy!r}; allowed: epsilon_greedy, softmax")
