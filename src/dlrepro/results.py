@@ -25,6 +25,19 @@ def summarise_runs(runs: pd.DataFrame, columns: list[str]) -> dict[str, dict[str
     return {column: mean_std(runs[column].tolist()) for column in columns}
 
 
+def write_run_results(out: Path, runs: list[dict], metrics: list[str], **info) -> dict:
+    """runs.csv (one row per seed) and metrics.json (mean and std over seeds, plus `info`).
+
+    metrics.json is written last: its presence means the stage completed.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame(runs)
+    table.round(6).to_csv(out / "runs.csv", index=False)
+    summary = {**info, "n_seeds": len(table), **summarise_runs(table, metrics)}
+    write_json(out / "metrics.json", summary)
+    return summary
+
+
 def write_json(path: Path, obj: dict) -> None:
     """Write JSON through a temporary file so a crash never leaves a half-written result."""
     path.parent.mkdir(parents=True, exist_ok=True)

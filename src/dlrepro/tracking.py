@@ -17,6 +17,8 @@ from typing import Any
 
 from dlrepro.paths import project_root
 
+PROJECT = "dlrepro"
+
 
 def wandb_mode() -> str:
     if os.environ.get("WANDB_MODE"):
@@ -111,3 +113,16 @@ class Run:
     def _fail(self, error: Exception) -> None:
         self._run = None
         print(f"warning: W&B tracking turned off for this run: {error}", file=sys.stderr)
+
+
+def log_figures(section: str, profile: str, paths: list[Path]) -> None:
+    """Log a figure stage's images as one run of the section's group."""
+    with Run(
+        project=PROJECT,
+        group=section,
+        name=f"{section}/figures",
+        job_type="figures",
+        config={"profile": profile},
+        tags=[section, profile],
+    ) as run:
+        run.log_images({path.stem: path for path in paths})

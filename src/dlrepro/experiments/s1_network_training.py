@@ -26,8 +26,8 @@ from dlrepro.config import Params, S1Config, S1Variant, digest
 from dlrepro.data.prepare import load_prepared, prepare_images
 from dlrepro.models.cnn import SmallCNN, zero_init_
 from dlrepro.paths import CHECKPOINTS, PAPER, PREPARED, RESULTS
-from dlrepro.results import plot_mean_band, save_figure, subplots, summarise_runs, write_json
-from dlrepro.tracking import Run
+from dlrepro.results import plot_mean_band, save_figure, subplots, write_run_results
+from dlrepro.tracking import PROJECT, Run, log_figures
 from dlrepro.training.augment import random_affine
 from dlrepro.training.loop import evaluate, fit, resolve_device, seed_everything
 
@@ -107,7 +107,7 @@ def train_variant(params: Params, name: str, *, dry_run: bool = False) -> dict |
         model = build_model(cfg, variant, manifest).to(device)
         optimizer = make_optimizer(model, cfg, lr)
         with Run(
-            project="dlrepro",
+            project=PROJECT,
             group=SECTION,
             name=f"{SECTION}/{name}/seed{seed}",
             config={**config, "seed": seed},
@@ -158,19 +158,11 @@ def train_variant(params: Params, name: str, *, dry_run: bool = False) -> dict |
 
     out = RESULTS_DIR / name
     out.mkdir(parents=True, exist_ok=True)
-    runs_table = pd.DataFrame(runs)
-    runs_table.to_csv(out / "runs.csv", index=False)
     per_seed = pd.concat(histories)[["seed", *HISTORY_COLUMNS]]
     per_seed.round(6).to_csv(out / "history_seeds.csv", index=False)
     # One curve per variant for `dvc plots`: the mean over the seeds still running at each epoch.
     per_seed.groupby("epoch")[HISTORY_COLUMNS[1:]].mean().round(6).to_csv(out / "history.csv")
-    metrics = {
-        "variant": name,
-        "lr": lr,
-        "n_seeds": len(seeds),
-        **summarise_runs(runs_table, METRICS),
-    }
-    write_json(out / "metrics.json", metrics)  # last: its presence means the run completed
+    metrics = write_run_results(out, runs, METRICS, variant=name, lr=lr)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return metrics
 
@@ -216,13 +208,5 @@ def make_figures(params: Params) -> list[Path]:
         fig.suptitle(f"{name} (mean ± std over {len(params.seeds)} seeds)")
         paths.append(FIGURES_DIR / f"curves_{name}.png")
         save_figure(fig, paths[-1])
-    with Run(
-        project="dlrepro",
-        group=SECTION,
-        name=f"{SECTION}/figures",
-        job_type="figures",
-        config={"profile": params.profile, "seeds": params.seeds},
-        tags=[SECTION, params.profile],
-    ) as run:
-        run.log_images({path.stem: path for path in paths})
+    log_figures(SECTION, params.profile, paths)
     return paths

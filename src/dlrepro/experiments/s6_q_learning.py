@@ -21,8 +21,8 @@ import pandas as pd
 
 from dlrepro.config import Params
 from dlrepro.paths import PAPER, RESULTS
-from dlrepro.results import save_figure, subplots, summarise_runs, write_json
-from dlrepro.tracking import Run
+from dlrepro.results import save_figure, subplots, write_run_results
+from dlrepro.tracking import PROJECT, Run, log_figures
 
 SECTION = "s6"
 RESULTS_DIR = RESULTS / SECTION
@@ -146,7 +146,7 @@ def run(params: Params, agent: str, policy: str | None, *, dry_run: bool = False
     tables, runs = [], []
     for seed in params.seeds:
         with Run(
-            project="dlrepro",
+            project=PROJECT,
             group=SECTION,
             name=f"{SECTION}/{name}/seed{seed}",
             config={
@@ -180,15 +180,7 @@ def run(params: Params, agent: str, policy: str | None, *, dry_run: bool = False
     pd.concat(tables)[["seed", "episode", "steps", "return"]].to_csv(
         out / "episodes.csv", index=False
     )
-    runs_table = pd.DataFrame(runs)
-    runs_table.round(6).to_csv(out / "runs.csv", index=False)
-    metrics = {
-        "run": name,
-        "n_seeds": len(params.seeds),
-        "threshold": threshold,
-        **summarise_runs(runs_table, METRICS),
-    }
-    write_json(out / "metrics.json", metrics)
+    metrics = write_run_results(out, runs, METRICS, run=name, threshold=threshold)
     return metrics
 
 
@@ -244,13 +236,5 @@ def make_figures(params: Params) -> list:
         ax.legend()
         paths.append(FIGURES_DIR / f"{agent}_policies.png")
         save_figure(fig, paths[-1])
-    with Run(
-        project="dlrepro",
-        group=SECTION,
-        name=f"{SECTION}/figures",
-        job_type="figures",
-        config={"profile": params.profile},
-        tags=[SECTION, params.profile],
-    ) as tracker:
-        tracker.log_images({path.stem: path for path in paths})
+    log_figures(SECTION, params.profile, paths)
     return paths
