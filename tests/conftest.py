@@ -59,6 +59,7 @@ def write_prepared(folder: Path, n_train: int = 96, classes: int = 4, size: int 
         "files": files,
         "classes": [str(c) for c in range(classes)],
         "image_shape": [size, size, 1],
+        "normalisation": {"mean": [0.0], "std": [1.0]},
     }
     (folder / MANIFEST).write_text(json.dumps(manifest))
 

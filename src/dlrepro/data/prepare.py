@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from dlrepro.data.archives import file_checksum, verify_checksum
-from dlrepro.data.sources import get_dataset, verify_raw
+from dlrepro.data.sources import ImageSplits, get_dataset, verify_raw
 
 MANIFEST = "manifest.json"
 SPLITS = ("train", "val", "test")
@@ -43,6 +43,28 @@ def _stratified_subset(x: np.ndarray, y: np.ndarray, n: int | None) -> tuple[np.
     return x[keep], y[keep]
 
 
+def _select_classes(splits: ImageSplits, classes: list[int] | None) -> ImageSplits:
+    """Keep only `classes`, relabelled 0..k-1 in the order given."""
+    if classes is None:
+        return splits
+    unknown = [c for c in classes if not 0 <= c < len(splits.classes)]
+    if unknown:
+        raise ValueError(
+            f"classes {unknown} do not exist: the dataset has labels 0..{len(splits.classes) - 1}"
+        )
+    relabel = np.full(len(splits.classes), -1, dtype=np.int64)
+    relabel[classes] = np.arange(len(classes))
+    train_keep = relabel[splits.train_y] >= 0
+    test_keep = relabel[splits.test_y] >= 0
+    return ImageSplits(
+        train_x=splits.train_x[train_keep],
+        train_y=relabel[splits.train_y[train_keep]],
+        test_x=splits.test_x[test_keep],
+        test_y=relabel[splits.test_y[test_keep]],
+        classes=[splits.classes[c] for c in classes],
+    )
+
+
 def prepare_images(
     dataset: str,
     raw_dir: Path,
@@ -51,12 +73,14 @@ def prepare_images(
     n_train: int | None,
     n_test: int | None,
     val_fraction: float,
+    classes: list[int] | None = None,
 ) -> dict:
-    """Write train/val/test tensors (N, C, H, W) normalised with train statistics."""
+    """Write train/val/test tensors (N, C, H, W) normalised with train statistics, optionally
+    for a subset of the classes."""
     from sklearn.model_selection import train_test_split
 
     source_record = verify_raw(raw_dir, dataset)
-    splits = get_dataset(dataset).load(raw_dir / dataset)
+    splits = _select_classes(get_dataset(dataset).load(raw_dir / dataset), classes)
     train_x, train_y = _stratified_subset(splits.train_x, splits.train_y, n_train)
     test_x, test_y = _stratified_subset(splits.test_x, splits.test_y, n_test)
     fit_idx, val_idx = train_test_split(
@@ -89,6 +113,7 @@ def prepare_images(
         "homepage": source_record["homepage"],
         "raw_files": source_record["files"],
         "classes": splits.classes,
+        "class_ids": classes,
         "image_shape": list(arrays["test"][0].shape[1:]),
         "counts": {split: len(y) for split, (_, y) in arrays.items()},
         "normalisation": {"mean": mean.round(6).tolist(), "std": std.round(6).tolist()},

@@ -53,6 +53,7 @@ class DatasetSpec:
 DATASET_MODULES = {
     "fashion_mnist": "dlrepro.data.fashion_mnist",
     "cifar10": "dlrepro.data.cifar10",
+    "tiny_imagenet": "dlrepro.data.tiny_imagenet",
 }
 
 

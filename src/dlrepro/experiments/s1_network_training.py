@@ -14,28 +14,25 @@ profile is CIFAR-10 at full size and wants a GPU.
 
 from __future__ import annotations
 
-import shutil
-import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 from torch import nn
 
-from dlrepro.config import Params, S1Config, S1Variant, digest
+from dlrepro.config import Params, S1Config, S1Variant
 from dlrepro.data.prepare import load_prepared, prepare_images
 from dlrepro.models.cnn import SmallCNN, zero_init_
-from dlrepro.paths import CHECKPOINTS, PAPER, PREPARED, RESULTS
-from dlrepro.results import plot_mean_band, save_figure, subplots, write_run_results
-from dlrepro.tracking import PROJECT, Run, log_figures
+from dlrepro.paths import PAPER, PREPARED, RESULTS
+from dlrepro.results import plot_mean_band, save_figure, subplots
+from dlrepro.tracking import log_figures
 from dlrepro.training.augment import random_affine
-from dlrepro.training.loop import evaluate, fit, resolve_device, seed_everything
+from dlrepro.training.loop import FitResult, evaluate
+from dlrepro.training.seeds import Condition, run_condition
 
 SECTION = "s1"
 DATA_DIR = PREPARED / SECTION
 RESULTS_DIR = RESULTS / SECTION
 FIGURES_DIR = PAPER / "figures" / SECTION
-HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc"]
 METRICS = ["best_val_acc", "test_acc", "test_loss", "best_epoch", "epochs", "train_val_gap"]
 
 
@@ -65,19 +62,9 @@ def build_model(cfg: S1Config, variant: S1Variant, manifest: dict) -> nn.Module:
     return zero_init_(model) if variant.init == "zeros" else model
 
 
-def make_optimizer(model: nn.Module, cfg: S1Config, lr: float) -> torch.optim.Optimizer:
-    train = cfg.train
-    if train.optimizer == "sgd":
-        return torch.optim.SGD(
-            model.parameters(), lr=lr, momentum=train.momentum, weight_decay=train.weight_decay
-        )
-    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=train.weight_decay)
-
-
 def train_variant(params: Params, name: str, *, dry_run: bool = False) -> dict | None:
     """Train variant `name` once per seed; write metrics.json (mean and std over seeds),
-    runs.csv (one row per seed), history_seeds.csv (per seed and epoch) and history.csv (mean
-    per epoch, for `dvc plots`)."""
+    runs.csv (one row per seed) and the histories."""
     cfg = params.s1
     if name not in cfg.variants:
         raise SystemExit(
@@ -87,7 +74,6 @@ def train_variant(params: Params, name: str, *, dry_run: bool = False) -> dict |
     variant = cfg.variants[name]
     lr = variant.lr or cfg.train.lr
     splits, manifest = load_prepared(DATA_DIR)
-    augment = None if variant.augment == "none" else random_affine(cfg.augment[variant.augment])
     config = {
         "profile": params.profile,
         "variant": name,
@@ -96,75 +82,38 @@ def train_variant(params: Params, name: str, *, dry_run: bool = False) -> dict |
         "s1": cfg.model_dump(exclude={"variants"}),
         "data": {k: manifest[k] for k in ("dataset", "source", "counts")},
     }
-    fingerprint = digest(config)
-    device = resolve_device(params.device)
-    checkpoint_dir = CHECKPOINTS / SECTION / name
-    seeds = params.seeds[:1] if dry_run else params.seeds
+    condition = Condition(
+        section=SECTION,
+        name=name,
+        profile=params.profile,
+        config=config,
+        build=lambda: build_model(cfg, variant, manifest),
+        train=cfg.train.model_copy(update={"lr": lr}),
+        augment=None if variant.augment == "none" else random_affine(cfg.augment[variant.augment]),
+    )
 
-    runs, histories = [], []
-    for seed in seeds:
-        seed_everything(seed)
-        model = build_model(cfg, variant, manifest).to(device)
-        optimizer = make_optimizer(model, cfg, lr)
-        with Run(
-            project=PROJECT,
-            group=SECTION,
-            name=f"{SECTION}/{name}/seed{seed}",
-            config={**config, "seed": seed},
-            tags=[SECTION, params.profile, name],
-            job_type=name,
-            enabled=not dry_run,
-        ) as tracker:
-            started = time.perf_counter()
-            result = fit(
-                model,
-                optimizer,
-                splits["train"],
-                splits["val"],
-                epochs=1 if dry_run else cfg.train.epochs,
-                batch_size=cfg.train.batch_size,
-                patience=cfg.train.patience,
-                seed=seed,
-                augment=augment,
-                checkpoint=None if dry_run else checkpoint_dir / f"seed{seed}.pt",
-                fingerprint=fingerprint,
-                desc=f"{SECTION}/{name}/seed{seed}",
-                on_epoch=tracker.log,
-                max_batches=2 if dry_run else None,
-            )
-            model.load_state_dict(result.best_state)
-            test = evaluate(model, splits["test"], nn.CrossEntropyLoss())
-            best = result.history[result.best_epoch - 1]
-            run = {
-                "seed": seed,
-                "best_val_acc": best["val_acc"],
-                "test_acc": test["acc"],
-                "test_loss": test["loss"],
-                "best_epoch": result.best_epoch,
-                "epochs": len(result.history),
-                "train_val_gap": best["train_acc"] - best["val_acc"],
-                "seconds": round(time.perf_counter() - started, 2),
-            }
-            tracker.summary(run)
-        runs.append(run)
-        histories.append(pd.DataFrame(result.history).assign(seed=seed))
-        print(
-            f"{SECTION}/{name} seed {seed}: best val acc {run['best_val_acc']:.4f} "
-            f"(epoch {run['best_epoch']}), test acc {run['test_acc']:.4f}"
-        )
-    if dry_run:
-        print(f"dry run of {SECTION}/{name} passed: params valid, data loaded, a step trained")
-        return None
+    def measure(model: nn.Module, result: FitResult) -> dict:
+        test = evaluate(model, splits["test"], nn.CrossEntropyLoss())
+        best = result.history[result.best_epoch - 1]
+        return {
+            "best_val_acc": best["val_acc"],
+            "test_acc": test["acc"],
+            "test_loss": test["loss"],
+            "best_epoch": result.best_epoch,
+            "epochs": len(result.history),
+            "train_val_gap": best["train_acc"] - best["val_acc"],
+        }
 
-    out = RESULTS_DIR / name
-    out.mkdir(parents=True, exist_ok=True)
-    per_seed = pd.concat(histories)[["seed", *HISTORY_COLUMNS]]
-    per_seed.round(6).to_csv(out / "history_seeds.csv", index=False)
-    # One curve per variant for `dvc plots`: the mean over the seeds still running at each epoch.
-    per_seed.groupby("epoch")[HISTORY_COLUMNS[1:]].mean().round(6).to_csv(out / "history.csv")
-    metrics = write_run_results(out, runs, METRICS, variant=name, lr=lr)
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    return metrics
+    return run_condition(
+        condition,
+        splits,
+        params,
+        measure=measure,
+        metrics=METRICS,
+        dry_run=dry_run,
+        variant=name,
+        lr=lr,
+    )
 
 
 def lr_sweep(cfg: S1Config) -> dict[str, float]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from dlrepro.config import TrainConfig
 from dlrepro.data.prepare import TensorSplit
 
 EVAL_BATCH = 1024
@@ -60,6 +62,16 @@ def batches(
         yield data.x[index].to(device), data.y[index].to(device)
 
 
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer `cfg` names, over the parameters that take gradients (frozen ones excluded)."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            trainable, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    return torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: TensorSplit, loss_fn: nn.Module) -> dict[str, float]:
     """Mean loss and accuracy of `model` on `data`, in eval mode."""
@@ -76,7 +88,8 @@ def evaluate(model: nn.Module, data: TensorSplit, loss_fn: nn.Module) -> dict[st
 @dataclass
 class FitResult:
     history: list[dict[str, float]]
-    """One row per epoch: epoch, train_loss, train_acc (running, on augmented batches), val_*."""
+    """One row per epoch: epoch, train_loss, train_acc (running, on augmented batches), val_*,
+    train_seconds (wall time of the epoch's training pass)."""
     best_epoch: int
     best_state: dict[str, torch.Tensor]
     stopped_early: bool
@@ -120,6 +133,7 @@ def fit(
         total_loss = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
         seen = 0
+        started = time.perf_counter()
         for step, (x, y) in enumerate(batches(train, batch_size, generator, device)):
             if max_batches is not None and step >= max_batches:
                 break
@@ -139,6 +153,7 @@ def fit(
             total_loss += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
             seen += len(y)
+        train_seconds = time.perf_counter() - started
         val_metrics = evaluate(model, val, loss_fn)
         row = {
             "epoch": epoch + 1,
@@ -146,6 +161,7 @@ def fit(
             "train_acc": correct.item() / seen,
             "val_loss": val_metrics["loss"],
             "val_acc": val_metrics["acc"],
+            "train_seconds": round(train_seconds, 4),
         }
         history.append(row)
         if on_epoch is not None:

