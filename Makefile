@@ -9,7 +9,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # Tests never talk to W&B; stages run offline unless the user is logged in (see README).
 TEST_ENV := WANDB_MODE=disabled
 
-.PHONY: help venv data repro test test-slow lint format paper paper-check clean-venv
+.PHONY: help venv data repro test test-slow lint format paper paper-check bench clean-venv
 
 help:
 	@echo "make repro   - set up .venv, fetch data, run the whole pipeline (dvc repro)"
@@ -17,6 +17,7 @@ help:
 	@echo "make data    - fetch the raw data the selected profile needs into data/raw"
 	@echo "make lint    - ruff check + format check"
 	@echo "make paper   - render the paper (Quarto when installed)"
+	@echo "make bench   - loop-overhead and no-op pipeline benchmarks (bench/results/)"
 
 venv: $(STAMP)
 
@@ -33,12 +34,12 @@ repro: data
 	$(BIN)/dvc repro
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
 
 test: lint data
 	$(TEST_ENV) $(BIN)/pytest
@@ -52,6 +53,10 @@ paper-check: $(STAMP)
 paper: paper-check
 	@if command -v quarto >/dev/null; then quarto render paper; \
 	else echo "Quarto is not installed: see README 'The paper' (paper-check passed)"; fi
+
+bench: $(STAMP)
+	$(BIN)/python bench/loop_overhead.py
+	$(BIN)/python bench/pipeline.py --noop
 
 clean-venv:
 	rm -rf $(VENV)

@@ -5,6 +5,7 @@ dlrepro fetch                        put the raw data the profile needs under da
 dlrepro s1 prepare|train|figures     Section 1 stages
 dlrepro s2 prepare|pretrain|train|figures  Section 2 stages
 dlrepro s6 run|figures               Section 6 stages
+dlrepro tune study|train --study NAME  an Optuna study (tune.studies), its tuned training run
 dlrepro paper-assets                 values, tables and figures for the Quarto paper
 dlrepro paper-check                  prove the paper cites only existing DVC outputs
 """
@@ -17,6 +18,9 @@ from pathlib import Path
 
 from dlrepro.config import Params, ParamsError, load_params
 from dlrepro.data.archives import ChecksumError, FetchError
+from dlrepro.tuning import TuningError
+
+TRAIN_DRY_RUN_HELP = "one seed, one epoch, two batches; writes nothing"
 
 
 def needed_datasets(params: Params) -> list[str]:
@@ -36,6 +40,15 @@ def _check(params: Params, args: argparse.Namespace) -> None:
         f"params.yaml is valid for profile {params.profile!r}: seeds {params.seeds}, "
         f"data source {params.data.source}, Section 1 on {params.s1.dataset}"
     )
+
+
+def _tune(params: Params, args: argparse.Namespace) -> None:
+    from dlrepro.tuning import train_tuned, tune
+
+    if args.action == "study":
+        tune(params, args.study, dry_run=args.dry_run)
+    else:
+        train_tuned(params, args.study, dry_run=args.dry_run)
 
 
 def _s1(params: Params, args: argparse.Namespace) -> None:
@@ -111,17 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     s1 = commands.add_parser("s1", help="Section 1: network training techniques")
     s1.add_argument("action", choices=["prepare", "train", "figures"])
     s1.add_argument("--variant", help="a key of s1.variants (for `train`)")
-    s1.add_argument(
-        "--dry-run", action="store_true", help="one seed, one epoch, two batches; writes nothing"
-    )
+    s1.add_argument("--dry-run", action="store_true", help=TRAIN_DRY_RUN_HELP)
     s1.set_defaults(run=_s1)
     s2 = commands.add_parser("s2", help="Section 2: CNN training regimes")
     s2.add_argument("action", choices=["prepare", "pretrain", "train", "figures"])
     s2.add_argument("--arch", help="a key of s2.archs (for `pretrain`)")
     s2.add_argument("--regime", help="a key of s2.regimes (for `train`)")
-    s2.add_argument(
-        "--dry-run", action="store_true", help="one seed, one epoch, two batches; writes nothing"
-    )
+    s2.add_argument("--dry-run", action="store_true", help=TRAIN_DRY_RUN_HELP)
     s2.set_defaults(run=_s2)
     s6 = commands.add_parser("s6", help="Section 6: Q-learning exploration policies")
     s6.add_argument("action", choices=["run", "figures"])
@@ -129,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     s6.add_argument("--policy", choices=["epsilon_greedy", "softmax"])
     s6.add_argument("--dry-run", action="store_true", help="one seed, a few steps; writes nothing")
     s6.set_defaults(run=_s6)
+    tune = commands.add_parser("tune", help="Optuna studies and the tuned training runs")
+    tune.add_argument("action", choices=["study", "train"])
+    tune.add_argument("--study", required=True, help="a key of tune.studies")
+    tune.add_argument("--dry-run", action="store_true", help="check the space; run no trial")
+    tune.set_defaults(run=_tune)
     commands.add_parser("paper-assets", help="write paper values, tables and figures").set_defaults(
         run=_paper_assets
     )
@@ -139,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = load_params(args.params)
         args.run(params, args)
-    except (ParamsError, ChecksumError, FetchError) as error:
+    except (ParamsError, ChecksumError, FetchError, TuningError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -52,6 +52,8 @@ class TrainConfig(_Strict):
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
     patience: PositiveInt
     """Epochs without a new best validation accuracy before stopping (Keras EarlyStopping)."""
+    warmup_epochs: Annotated[int, Field(ge=0)] = 0
+    """Linear learning-rate warm-up from 0 over this many epochs (per step); 0 = none."""
 
 
 class AugmentStrength(_Strict):
@@ -146,11 +148,24 @@ class S2Regime(_Strict):
     init: Literal["scratch", "pretrained"]
     trainable: Literal["all", "head"] = "all"
     """`head`: the pretrained base is frozen (weights and BN statistics): transfer learning."""
+    init_scheme: Literal["torchvision", "kaiming_uniform", "xavier", "orthogonal"] = "torchvision"
+    """Weight initialisation of a scratch base's conv and linear layers: `torchvision` is the
+    definition's own (VGG: Kaiming normal, fan-out); `kaiming_uniform` is PyTorch's layer
+    default (as a bare `make_layers` gives), the others the named torch.nn.init schemes."""
+    batch_norm: bool = False
+    """VGG-16 with batch norm after every convolution (torchvision's vgg16_bn); scratch only."""
 
     @model_validator(mode="after")
-    def _frozen_base_is_pretrained(self) -> S2Regime:
+    def _consistent(self) -> S2Regime:
         if self.trainable == "head" and self.init == "scratch":
             raise ValueError("trainable: head freezes a random base; use init: pretrained")
+        if self.init == "pretrained" and (self.batch_norm or self.init_scheme != "torchvision"):
+            raise ValueError(
+                "batch_norm and init_scheme change a scratch network; a pretrained base keeps "
+                "its weights and layout (set init: scratch, or drop them)"
+            )
+        if self.batch_norm and self.arch != "vgg16":
+            raise ValueError("batch_norm: true exists for vgg16 only (torchvision's vgg16_bn)")
         return self
 
 
@@ -263,6 +278,49 @@ class S6Config(_Strict):
     sb3: Sb3Config
 
 
+class FloatRange(_Strict):
+    low: float
+    high: float
+    log: bool = False
+    """Sample on a log scale (learning rates)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FloatRange:
+        if not self.low < self.high or (self.log and self.low <= 0):
+            raise ValueError("need 0 < low < high for a log range, low < high otherwise")
+        return self
+
+
+class Choice(_Strict):
+    choices: list[bool | int | float | str] = Field(min_length=1)
+
+
+class TuneStudy(_Strict):
+    section: Literal["s1", "s2"]
+    condition: str
+    """The variant (s1) or regime (s2) whose hyperparameters are searched."""
+    n_trials: PositiveInt
+    """Trials the study holds when the stage ends (a resumed study only adds the rest)."""
+    space: dict[str, FloatRange | Choice] = Field(min_length=1)
+    """Dotted params key (`s1.train.lr`) -> {low, high, log} or {choices}; a trial overrides
+    each key with its sampled value."""
+
+
+class PrunerConfig(_Strict):
+    n_startup_trials: Annotated[int, Field(ge=0)]
+    """Trials that run to the end before any pruning."""
+    n_warmup_steps: Annotated[int, Field(ge=0)]
+    """Epochs a trial always runs before it can be pruned."""
+
+
+class TuneConfig(_Strict):
+    storage: str
+    """SQLAlchemy URL of the Optuna storage; $DLREPRO_OPTUNA_STORAGE overrides it."""
+    sampler_seed: Annotated[int, Field(ge=0)]
+    pruner: PrunerConfig
+    studies: dict[str, TuneStudy]
+
+
 class Params(_Strict):
     profile: Profile
     seeds: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
@@ -273,6 +331,19 @@ class Params(_Strict):
     s1: S1Config
     s2: S2Config
     s6: S6Config
+    tune: TuneConfig
+
+    @model_validator(mode="after")
+    def _studies_name_conditions(self) -> Params:
+        for name, study in self.tune.studies.items():
+            section = getattr(self, study.section)
+            known = section.variants if study.section == "s1" else section.regimes
+            if study.condition not in known:
+                raise ValueError(
+                    f"tune.studies.{name}.condition = {study.condition!r} is not a key of "
+                    f"{study.section}.{'variants' if study.section == 's1' else 'regimes'}"
+                )
+        return self
 
 
 def _merge(base: dict[str, Any], overlay: dict[str, Any], where: str) -> dict[str, Any]:
@@ -347,6 +418,25 @@ def load_params(path: Path | str = "params.yaml") -> Params:
     if not isinstance(raw, dict):
         raise ParamsError(f"{path} must be a YAML mapping of stage names to params")
     return validate(raw)
+
+
+def override(params: Params, values: dict[str, Any]) -> Params:
+    """`params` with dotted keys replaced (`{"s1.train.lr": 0.003}`), validated again."""
+    tree = params.model_dump(mode="json")
+    for dotted, value in values.items():
+        node = tree
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            if not isinstance(node, dict) or part not in node:
+                raise ParamsError(f"{dotted}: no such params key (at {part!r})")
+            node = node[part]
+        if not isinstance(node, dict):
+            raise ParamsError(f"{dotted}: no such params key")
+        node[leaf] = value
+    try:
+        return Params.model_validate(tree)
+    except ValidationError as error:
+        raise ParamsError(f"invalid override {values}:\n{_describe(error, tree)}") from None
 
 
 def digest(obj: Any) -> str:

@@ -213,6 +213,79 @@ def _s2_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
     return values, includes
 
 
+def _fmt_params(best: dict) -> str:
+    """`{"s1.train.lr": 0.00312}` -> `lr 0.0031`, the way the paper names a setting."""
+    return ", ".join(
+        f"{key.rsplit('.', 1)[-1]} {value:.2g}"
+        if isinstance(value, float)
+        else f"{key.rsplit('.', 1)[-1]} {value}"
+        for key, value in best.items()
+    )
+
+
+OUTCOMES = {
+    "holds": "tuning removes the shortfall, so the explanation holds",
+    "fails": "the shortfall survives tuning, so these hyperparameters do not explain it",
+    "inconclusive": "the report-setting run shows no shortfall at this scale, so there is "
+    "nothing for tuning to explain",
+}
+
+
+def _tune_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
+    """Each study's question: was there a shortfall at the report's setting, and does it
+    survive tuning? Decided over seeds with `compare` (or the chance tolerance)."""
+    n_seeds = len(params.seeds)
+    table = [
+        "| The report's explanation | Reference | Report setting | Tuned | Best params "
+        "| Trials (pruned) | Verdict |",
+        "|---|---|---:|---:|---|---:|---|",
+    ]
+    values: dict = {}
+    tally = {"holds": 0, "fails": 0, "inconclusive": 0}
+    for name, question in report["questions"].items():
+        spec = params.tune.studies[name]
+        metric = question["metric"]
+        study = read_json(RESULTS / "tune" / name / "metrics.json")
+        best = _fmt_params(read_json(RESULTS / "tune" / name / "best_params.json"))
+        runs = _load_metrics(spec.section, [spec.condition, f"{spec.condition}_tuned"])
+        setting, tuned = runs[spec.condition][metric], runs[f"{spec.condition}_tuned"][metric]
+        if question["reference"] == "chance":
+            manifest = read_json(Path(question["manifest"]))
+            ref = {"mean": 1 / len(manifest["classes"]), "std": 0.0}
+            ref_label = "chance"
+
+            def short(run: dict, ref: dict = ref) -> bool:
+                return abs(run["mean"] - ref["mean"]) <= CHANCE_TOLERANCE
+        else:
+            ref = _load_metrics(spec.section, [question["reference"]])[question["reference"]]
+            ref = ref[metric]
+            ref_label = f"`{question['reference']}`"
+
+            def short(run: dict, ref: dict = ref) -> bool:
+                return compare(run, ref, n_seeds)[0] == "fails"
+
+        outcome = "inconclusive" if not short(setting) else "fails" if short(tuned) else "holds"
+        tally[outcome] += 1
+        values[name] = {
+            "best_params": best,
+            "n_trials": study["n_trials"],
+            "n_pruned": study["n_pruned"],
+            "verdict": (
+                f"{question['subject']} reaches {tuned['mean']:.3f} {metric} with {best} "
+                f"against {setting['mean']:.3f} at the report's setting and "
+                f"{ref['mean']:.3f} for {ref_label.strip('`')} "
+                f"({(tuned['mean'] - ref['mean']) * 100:+.1f} points after tuning): "
+                f"{OUTCOMES[outcome]}."
+            ),
+        }
+        table.append(
+            f"| {question['says']} | {ref_label}: {pm(ref)} | {pm(setting)} | {pm(tuned)} "
+            f"| {best} | {study['n_trials']} ({study['n_pruned']}) | {outcome} |"
+        )
+    values["claims"] = tally
+    return values, {"tune_table.md": table}
+
+
 def _s6_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
     from dlrepro.experiments.s6_q_learning import POLICIES, run_name
 
@@ -266,7 +339,7 @@ def _s6_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
     return values, {"s6_table.md": table, "s6_claims.md": lines}
 
 
-SECTIONS = {"s1": _s1_assets, "s2": _s2_assets, "s6": _s6_assets}
+SECTIONS = {"s1": _s1_assets, "s2": _s2_assets, "s6": _s6_assets, "tune": _tune_assets}
 
 
 def write_assets(params: Params) -> None:

@@ -20,7 +20,7 @@ import pandas as pd
 from torch import nn
 
 from dlrepro.config import Params, S1Config, S1Variant
-from dlrepro.data.prepare import load_prepared, prepare_images
+from dlrepro.data.prepare import TensorSplit, load_prepared, prepare_images
 from dlrepro.models.cnn import SmallCNN, zero_init_
 from dlrepro.paths import PAPER, PREPARED, RESULTS
 from dlrepro.results import plot_mean_band, save_figure, subplots
@@ -62,9 +62,8 @@ def build_model(cfg: S1Config, variant: S1Variant, manifest: dict) -> nn.Module:
     return zero_init_(model) if variant.init == "zeros" else model
 
 
-def train_variant(params: Params, name: str, *, dry_run: bool = False) -> dict | None:
-    """Train variant `name` once per seed; write metrics.json (mean and std over seeds),
-    runs.csv (one row per seed) and the histories."""
+def condition(params: Params, name: str) -> tuple[Condition, dict[str, TensorSplit]]:
+    """Variant `name` as a trainable condition, with its data."""
     cfg = params.s1
     if name not in cfg.variants:
         raise SystemExit(
@@ -82,7 +81,7 @@ def train_variant(params: Params, name: str, *, dry_run: bool = False) -> dict |
         "s1": cfg.model_dump(exclude={"variants"}),
         "data": {k: manifest[k] for k in ("dataset", "source", "counts")},
     }
-    condition = Condition(
+    return Condition(
         section=SECTION,
         name=name,
         profile=params.profile,
@@ -90,7 +89,16 @@ def train_variant(params: Params, name: str, *, dry_run: bool = False) -> dict |
         build=lambda: build_model(cfg, variant, manifest),
         train=cfg.train.model_copy(update={"lr": lr}),
         augment=None if variant.augment == "none" else random_affine(cfg.augment[variant.augment]),
-    )
+    ), splits
+
+
+def train_variant(
+    params: Params, name: str, *, dry_run: bool = False, output_name: str | None = None
+) -> dict | None:
+    """Train variant `name` once per seed; write metrics.json (mean and std over seeds),
+    runs.csv (one row per seed) and the histories under results/s1/<output_name or name>/."""
+    run, splits = condition(params, name)
+    run.name = output_name or name
 
     def measure(model: nn.Module, result: FitResult) -> dict:
         test = evaluate(model, splits["test"], nn.CrossEntropyLoss())
@@ -105,14 +113,14 @@ def train_variant(params: Params, name: str, *, dry_run: bool = False) -> dict |
         }
 
     return run_condition(
-        condition,
+        run,
         splits,
         params,
         measure=measure,
         metrics=METRICS,
         dry_run=dry_run,
         variant=name,
-        lr=lr,
+        lr=run.train.lr,
     )
 
 

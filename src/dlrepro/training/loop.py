@@ -112,18 +112,24 @@ def fit(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     desc: str = "train",
     max_batches: int | None = None,
+    warmup_epochs: int = 0,
 ) -> FitResult:
     """Train with early stopping on validation accuracy; see the module docstring.
 
-    `max_batches` caps batches per epoch (dry runs); `on_epoch` receives each history row.
+    `max_batches` caps batches per epoch (dry runs); `on_epoch` receives each history row;
+    `warmup_epochs` ramps the learning rate linearly from 0 per step over that many epochs.
     """
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     device = next(model.parameters()).device
+    for group in optimizer.param_groups:
+        # torch's schedulers' convention; saved with the optimizer, so resume keeps it.
+        group.setdefault("initial_lr", group["lr"])
     state = _resume(checkpoint, fingerprint, model, optimizer)
     history: list[dict[str, float]] = state.get("history", [])
     best = state.get("best", {"epoch": 0, "acc": -1.0, "state": None})
     stopped_early = state.get("stopped_early", False)
     remaining = range(len(history), 0 if stopped_early else epochs)
+    steps_per_epoch = -(-len(train) // batch_size)
 
     bar = tqdm(remaining, desc=desc, initial=len(history), total=epochs, disable=None, leave=False)
     for epoch in bar:
@@ -147,6 +153,12 @@ def fit(
                     "training diverged. Lower the learning rate (or check the inputs for "
                     "NaN) and re-run. No metrics were written for this run."
                 )
+            if warmup_epochs:
+                # From the global step alone, so a resumed run warms up exactly as before.
+                done = epoch * steps_per_epoch + step + 1
+                ramp = min(1.0, done / (warmup_epochs * steps_per_epoch))
+                for group in optimizer.param_groups:
+                    group["lr"] = group["initial_lr"] * ramp
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -43,6 +43,42 @@ class Condition:
     augment: Callable | None = None
 
 
+def fit_condition(
+    condition: Condition,
+    splits: dict[str, TensorSplit],
+    *,
+    seed: int,
+    device,
+    model: nn.Module | None = None,
+    checkpoint: Path | None = None,
+    fingerprint: str = "",
+    on_epoch: Callable[[dict], None] | None = None,
+    dry_run: bool = False,
+) -> FitResult:
+    """One seeded training run of the condition (a fresh model unless `model` is given)."""
+    c = condition
+    if model is None:
+        seed_everything(seed)
+        model = c.build().to(device)
+    return fit(
+        model,
+        make_optimizer(model, c.train),
+        splits["train"],
+        splits["val"],
+        epochs=1 if dry_run else c.train.epochs,
+        batch_size=c.train.batch_size,
+        patience=c.train.patience,
+        seed=seed,
+        augment=c.augment,
+        warmup_epochs=c.train.warmup_epochs,
+        checkpoint=checkpoint,
+        fingerprint=fingerprint,
+        desc=f"{c.section}/{c.name}/seed{seed}",
+        on_epoch=on_epoch,
+        max_batches=2 if dry_run else None,
+    )
+
+
 def train_over_seeds(
     condition: Condition,
     splits: dict[str, TensorSplit],
@@ -72,21 +108,16 @@ def train_over_seeds(
             enabled=not dry_run,
         ) as tracker:
             started = time.perf_counter()
-            result = fit(
-                model,
-                make_optimizer(model, c.train),
-                splits["train"],
-                splits["val"],
-                epochs=1 if dry_run else c.train.epochs,
-                batch_size=c.train.batch_size,
-                patience=c.train.patience,
+            result = fit_condition(
+                c,
+                splits,
                 seed=seed,
-                augment=c.augment,
+                device=device,
+                model=model,
                 checkpoint=checkpoint_dir / f"seed{seed}.pt" if keep_checkpoints else None,
                 fingerprint=fingerprint,
-                desc=f"{c.section}/{c.name}/seed{seed}",
                 on_epoch=tracker.log,
-                max_batches=2 if dry_run else None,
+                dry_run=dry_run,
             )
             model.load_state_dict(result.best_state)
             run = {"seed": seed, **measure(model, result)}

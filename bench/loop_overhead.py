@@ -1,0 +1,141 @@
+"""Loop overhead: samples/s of dlrepro's training loop against a bare PyTorch loop.
+
+Both train the same model on the same in-memory tensors with the same batches and run the same
+validation pass each epoch; ours adds what the stages use (per-epoch reseeding, progress bar,
+an atomic checkpoint every epoch, the tracking callback, the NaN check). Target (issue 9): ours
+within 5% of the bare loop. Models: the Section 1 CNN (embedded size) and the Section 2 VGG-16
+(quarter width, 32x32 input, the report's dense head).
+
+    python bench/loop_overhead.py [--epochs 3] [--repeats 3]
+
+Writes bench/results/loop_overhead.json (with the machine it ran on) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dlrepro.config import TrainConfig
+from dlrepro.data.prepare import TensorSplit
+from dlrepro.models.cnn import SmallCNN
+from dlrepro.models.transfer import InputAdapter, TransferNet, build_base, dense_head
+from dlrepro.training.loop import batches, evaluate, fit, make_optimizer
+
+OUT = Path(__file__).parent / "results" / "loop_overhead.json"
+TRAIN = TrainConfig(epochs=1, batch_size=64, lr=0.01, optimizer="sgd", momentum=0.9, patience=99)
+
+
+def section1_cnn() -> nn.Module:
+    return SmallCNN(1, 28, 10, conv_channels=[16, 32], dense=[128, 64], batch_norm=False)
+
+
+def section2_vgg() -> nn.Module:
+    base, features = build_base("vgg16", 0.25, 32)
+    norm = {"mean": [0.0], "std": [1.0]}
+    head = dense_head(features, [1025, 512], 10)
+    return TransferNet(InputAdapter(norm, norm, 32), base, head, freeze_base=False)
+
+
+def data(n: int) -> TensorSplit:
+    generator = torch.Generator().manual_seed(0)
+    return TensorSplit(torch.randn(n, 1, 28, 28, generator=generator), torch.randint(0, 10, (n,)))
+
+
+def bare_epochs(model: nn.Module, train: TensorSplit, val: TensorSplit, epochs: int) -> float:
+    optimizer = make_optimizer(model, TRAIN)
+    loss_fn = nn.CrossEntropyLoss()
+    started = time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        generator = torch.Generator().manual_seed(epoch)
+        for x, y in batches(train, TRAIN.batch_size, generator):
+            loss = loss_fn(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        evaluate(model, val, loss_fn)
+    return time.perf_counter() - started
+
+
+def our_epochs(model: nn.Module, train: TensorSplit, val: TensorSplit, epochs: int) -> float:
+    logged = []
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        fit(
+            model,
+            make_optimizer(model, TRAIN),
+            train,
+            val,
+            epochs=epochs,
+            batch_size=TRAIN.batch_size,
+            patience=epochs + 1,
+            seed=0,
+            checkpoint=Path(folder) / "ckpt.pt",
+            fingerprint="bench",
+            on_epoch=logged.append,
+        )
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--n-train", type=int, default=2000)
+    args = parser.parse_args()
+    train, val = data(args.n_train), data(args.n_train // 4)
+    rows = []
+    for name, build in [("s1_cnn", section1_cnn), ("s2_vgg16_w0.25", section2_vgg)]:
+        times = {"bare": [], "dlrepro": []}
+        for repeat in range(args.repeats):
+            # Alternate the order so drift in machine speed hits both loops alike.
+            order = ["bare", "dlrepro"] if repeat % 2 == 0 else ["dlrepro", "bare"]
+            for loop in order:
+                torch.manual_seed(repeat)
+                run = bare_epochs if loop == "bare" else our_epochs
+                times[loop].append(run(build(), train, val, args.epochs))
+        samples = args.epochs * len(train)
+        bare, ours = statistics.median(times["bare"]), statistics.median(times["dlrepro"])
+        rows.append(
+            {
+                "model": name,
+                "bare_samples_per_s": round(samples / bare, 1),
+                "dlrepro_samples_per_s": round(samples / ours, 1),
+                "overhead_pct": round((ours / bare - 1) * 100, 2),
+                "seconds": {k: [round(t, 3) for t in v] for k, v in times.items()},
+            }
+        )
+    result = {
+        "benchmark": "loop_overhead",
+        "target": "dlrepro loop within 5% of a bare PyTorch loop",
+        "settings": vars(args),
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+        },
+        "results": rows,
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{'model':<18}{'bare samples/s':>16}{'dlrepro samples/s':>19}{'overhead':>10}")
+    for row in rows:
+        print(
+            f"{row['model']:<18}{row['bare_samples_per_s']:>16}"
+            f"{row['dlrepro_samples_per_s']:>19}{row['overhead_pct']:>9}%"
+        )
+    print(f"written {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Pipeline wall time: the whole `dvc repro` per stage, and a no-op `dvc repro`.
+
+Targets (issue 9): the full embedded pipeline within 30 minutes on the 2-core reference machine;
+a no-op `dvc repro` (everything up to date) within 3 seconds.
+
+    python bench/pipeline.py --noop            time a no-op `dvc repro` (3 runs)
+    python bench/pipeline.py --full            run `dvc repro --force`, timing every stage
+    python bench/pipeline.py --log FILE        per-stage times from a saved log of a run whose
+                                               lines start with HH:MM:SS (as --full records)
+
+Writes bench/results/pipeline.json (merged with earlier measurements) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+OUT = Path(__file__).parent / "results" / "pipeline.json"
+STAGE = re.compile(r"^(\d\d:\d\d:\d\d) Running stage '([^']+)'")
+STAMP = re.compile(r"^(\d\d:\d\d:\d\d) ")
+
+
+def stage_times(lines: list[str]) -> dict[str, float]:
+    """Seconds per stage from timestamped `dvc repro` output (a stage ends where the next
+    starts; the last one at the last line)."""
+    starts = [(m.group(2), m.group(1)) for line in lines if (m := STAGE.match(line))]
+    end = next(m.group(1) for line in reversed(lines) if (m := STAMP.match(line)))
+    times = {}
+    for (name, start), (_, stop) in zip(starts, [*starts[1:], ("", end)], strict=True):
+        delta = datetime.strptime(stop, "%H:%M:%S") - datetime.strptime(start, "%H:%M:%S")
+        times[name] = (delta % timedelta(days=1)).total_seconds()
+    return times
+
+
+def full_run() -> list[str]:
+    process = subprocess.Popen(
+        ["dvc", "repro", "--force"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines = []
+    for line in process.stdout:
+        stamped = f"{time.strftime('%H:%M:%S')} {line.rstrip()}"
+        lines.append(stamped)
+        print(stamped, flush=True)
+    if process.wait() != 0:
+        sys.exit("dvc repro failed; see the output above")
+    return lines
+
+
+def noop_seconds(runs: int = 3) -> list[float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(["dvc", "repro"], check=True, capture_output=True)
+        times.append(round(time.perf_counter() - started, 2))
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--noop", action="store_true")
+    parser.add_argument("--full", action="store_true")
+    parser.add_argument("--log", type=Path)
+    args = parser.parse_args()
+    result = json.loads(OUT.read_text()) if OUT.exists() else {"benchmark": "pipeline"}
+    result["machine"] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+    if args.full or args.log:
+        lines = full_run() if args.full else args.log.read_text().splitlines()
+        times = stage_times(lines)
+        sections: dict[str, float] = {}
+        for name, seconds in times.items():
+            group = name.split("@")[0]
+            section = group.split("_")[0] if re.match(r"s\d_", group) else group
+            sections[section] = sections.get(section, 0) + seconds
+        result["full"] = {
+            "target_s": 1800,
+            "total_s": sum(times.values()),
+            "per_section_s": sections,
+            "per_stage_s": times,
+        }
+        print(f"full pipeline: {sum(times.values()) / 60:.1f} min (target 30)")
+        for section, seconds in sections.items():
+            print(f"  {section:<14}{seconds / 60:6.1f} min")
+    if args.noop:
+        times = noop_seconds()
+        result["noop"] = {"target_s": 3, "runs_s": times, "median_s": statistics.median(times)}
+        print(f"no-op dvc repro: median {statistics.median(times)} s of {times} (target 3 s)")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written {OUT}")
+
+
+if __name__ == "__main__":
+    main()
