@@ -183,3 +183,12 @@ def test_tiny_imagenet_reader_on_a_small_archive(tmp_path):
     assert splits.train_x.shape == (4, 64, 64, 3)  # the greyscale JPEG became RGB
     assert splits.train_y.tolist() == [0, 0, 1, 1] and splits.test_y.tolist() == [0, 1]
     assert splits.classes == ["goldfish", "cat"]
+
+
+def test_pretraining_again_rewrites_identical_bytes(s2_project):
+    """Deterministic weights and no wall time inside: DVC sees the same hash and does not
+    re-run the regimes built on the base."""
+    path = s2_project / "data" / "prepared" / "s2" / "pretrained" / "vgg16.pt"
+    first = path.read_bytes()
+    s2.pretrain(_params(), "vgg16")
+    assert path.read_bytes() == first
