@@ -2,7 +2,13 @@
 
 from pathlib import Path
 
-from dlrepro.paper_assets import check_manuscript, compare, dvc_output_paths
+from dlrepro.paper_assets import (
+    check_equal,
+    check_manuscript,
+    check_orderings,
+    compare,
+    dvc_output_paths,
+)
 
 from .conftest import REPO
 
@@ -55,4 +61,27 @@ def test_every_reproduced_report_figure_is_in_the_paper():
         "curves_zero_init",
     ]:
         assert f"figures/s1/{figure}.png" in text
+    for figure in [  # report Figures 3, 4-5 and 17-19
+        "airline_windows",
+        "bleu_temperature",
+        "curves_sentiment_embedding",
+        "curves_sentiment_lstm",
+        "curves_sentiment_lstm_glove",
+    ]:
+        assert f"figures/s3/{figure}.png" in text
     assert Path(REPO / "paper" / "_quarto.yml").exists()
+
+
+def test_claims_can_compare_two_metrics_and_check_equality():
+    metrics = {
+        "lstm": {"probe_1": {"mean": 0.2, "std": 0.01}, "probe_2": {"mean": 0.7, "std": 0.01}},
+        "pool": {"probe_1": {"mean": 0.4, "std": 0.1}, "probe_2": {"mean": 0.4, "std": 0.1}},
+    }
+    tally = {"holds": 0, "fails": 0, "inconclusive": 0}
+    claim = {"higher": "lstm", "higher_metric": "probe_2", "lower": "lstm", "metric": "probe_1"}
+    (row,) = check_orderings([{**claim, "says": "separates"}], metrics, 3, tally)
+    assert "`lstm` probe_2 > `lstm` probe_1" in row and row.endswith("| holds |")
+    same = {"run": "pool", "metrics": ["probe_1", "probe_2"], "says": "same"}
+    rows = check_equal([same, {**same, "run": "lstm"}], metrics, tally)
+    assert rows[0].endswith("| holds |") and rows[1].endswith("| fails |")
+    assert tally == {"holds": 2, "fails": 1, "inconclusive": 0}

@@ -4,6 +4,7 @@ dlrepro check-params                 validate params.yaml for the selected profi
 dlrepro fetch                        put the raw data the profile needs under data/raw
 dlrepro s1 prepare|train|figures     Section 1 stages
 dlrepro s2 prepare|pretrain|train|figures  Section 2 stages
+dlrepro s3 prepare|airline|sentiment|textgen|figures  Section 3 stages
 dlrepro s6 run|figures               Section 6 stages
 dlrepro tune study|train --study NAME  an Optuna study (tune.studies), its tuned training run
 dlrepro paper-assets                 values, tables and figures for the Quarto paper
@@ -25,7 +26,18 @@ TRAIN_DRY_RUN_HELP = "one seed, one epoch, two batches; writes nothing"
 
 def needed_datasets(params: Params) -> list[str]:
     """Raw datasets the selected profile's stages read."""
-    return sorted({params.s1.dataset, params.s2.target.dataset, params.s2.source.dataset})
+    s3 = params.s3.sentiment
+    return sorted(
+        {
+            params.s1.dataset,
+            params.s2.target.dataset,
+            params.s2.source.dataset,
+            "airline",
+            s3.dataset,
+            s3.glove,
+            "shakespeare",
+        }
+    )
 
 
 def _fetch(params: Params, args: argparse.Namespace) -> None:
@@ -81,6 +93,25 @@ def _s2(params: Params, args: argparse.Namespace) -> None:
         s2.make_figures(params)
 
 
+def _s3(params: Params, args: argparse.Namespace) -> None:
+    from dlrepro.experiments import s3_rnn as s3
+
+    if args.action == "prepare":
+        s3.prepare(params)
+    elif args.action == "airline":
+        s3.train_airline(params, dry_run=args.dry_run)
+    elif args.action == "sentiment":
+        if not args.model:
+            raise SystemExit("s3 sentiment needs --model NAME (see s3.sentiment.models)")
+        s3.train_sentiment(params, args.model, dry_run=args.dry_run)
+    elif args.action == "textgen":
+        if not args.level:
+            raise SystemExit("s3 textgen needs --level NAME (see s3.textgen.levels)")
+        s3.train_language_model(params, args.level, dry_run=args.dry_run)
+    else:
+        s3.make_figures(params)
+
+
 def _s6(params: Params, args: argparse.Namespace) -> None:
     from dlrepro.experiments import s6_q_learning as s6
 
@@ -132,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     s2.add_argument("--regime", help="a key of s2.regimes (for `train`)")
     s2.add_argument("--dry-run", action="store_true", help=TRAIN_DRY_RUN_HELP)
     s2.set_defaults(run=_s2)
+    s3 = commands.add_parser("s3", help="Section 3: RNNs")
+    s3.add_argument("action", choices=["prepare", "airline", "sentiment", "textgen", "figures"])
+    s3.add_argument("--model", help="a key of s3.sentiment.models (for `sentiment`)")
+    s3.add_argument("--level", help="a key of s3.textgen.levels (for `textgen`)")
+    s3.add_argument("--dry-run", action="store_true", help=TRAIN_DRY_RUN_HELP)
+    s3.set_defaults(run=_s3)
     s6 = commands.add_parser("s6", help="Section 6: Q-learning exploration policies")
     s6.add_argument("action", choices=["run", "figures"])
     s6.add_argument("--agent", choices=["tabular", "dqn", "sb3"])

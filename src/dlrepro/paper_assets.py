@@ -12,6 +12,7 @@ import math
 import re
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from dlrepro.config import ArchConfig, Params
@@ -25,6 +26,8 @@ DATASET_NAMES = {
     "fashion_mnist": "Fashion-MNIST",
     "cifar10": "CIFAR-10",
     "tiny_imagenet": "Tiny-ImageNet",
+    "imdb": "IMDB",
+    "rotten_tomatoes": "Rotten Tomatoes",
 }
 
 
@@ -59,18 +62,44 @@ def check_orderings(
     rows = []
     for claim in claims:
         metric = claim["metric"]
+        # `higher_metric` compares two metrics of runs (often one run's two probe scores).
+        higher_metric = claim.get("higher_metric", metric)
         verdict, diff, se = compare(
-            metrics[claim["higher"]][metric], metrics[claim["lower"]][metric], n_seeds
+            metrics[claim["higher"]][higher_metric], metrics[claim["lower"]][metric], n_seeds
         )
         tally[verdict] += 1
+        checked = (
+            f"`{claim['higher']}` > `{claim['lower']}` on {metric}"
+            if higher_metric == metric
+            else f"`{claim['higher']}` {higher_metric} > `{claim['lower']}` {metric}"
+        )
+        rows.append(f"| {claim['says']} | {checked} | {diff:+.3g} ± {2 * se:.2g} | {verdict} |")
+    return rows
+
+
+EQUAL_TOLERANCE = 1e-4
+
+
+def check_equal(claims: list[dict], metrics: dict[str, dict], tally: dict[str, int]) -> list[str]:
+    """One table row per 'this run gives the same value for both metrics' claim."""
+    rows = []
+    for claim in claims:
+        first, second = (metrics[claim["run"]][m]["mean"] for m in claim["metrics"])
+        verdict = "holds" if abs(first - second) <= EQUAL_TOLERANCE else "fails"
+        tally[verdict] += 1
         rows.append(
-            f"| {claim['says']} | `{claim['higher']}` > `{claim['lower']}` on {metric} "
-            f"| {diff:+.3g} ± {2 * se:.2g} | {verdict} |"
+            f"| {claim['says']} | `{claim['run']}` {' = '.join(claim['metrics'])} within "
+            f"{EQUAL_TOLERANCE:g} | {first - second:+.3g} | {verdict} |"
         )
     return rows
 
 
 CHANCE_TOLERANCE = 0.02
+
+
+def at_chance(summary: dict[str, float], n_classes: int) -> bool:
+    """Whether a mean accuracy is within CHANCE_TOLERANCE of guessing among n classes."""
+    return abs(summary["mean"] - 1 / n_classes) <= CHANCE_TOLERANCE
 
 
 def check_chance(
@@ -81,7 +110,7 @@ def check_chance(
     rows = []
     for claim in claims:
         acc = metrics[claim["run"]][claim["metric"]]
-        verdict = "holds" if abs(acc["mean"] - chance) <= CHANCE_TOLERANCE else "fails"
+        verdict = "holds" if at_chance(acc, n_classes) else "fails"
         tally[verdict] += 1
         rows.append(
             f"| {claim['says']} | `{claim['run']}` {claim['metric']} within {CHANCE_TOLERANCE} "
@@ -250,12 +279,12 @@ def _tune_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str
         runs = _load_metrics(spec.section, [spec.condition, f"{spec.condition}_tuned"])
         setting, tuned = runs[spec.condition][metric], runs[f"{spec.condition}_tuned"][metric]
         if question["reference"] == "chance":
-            manifest = read_json(Path(question["manifest"]))
-            ref = {"mean": 1 / len(manifest["classes"]), "std": 0.0}
+            n_classes = len(read_json(Path(question["manifest"]))["classes"])
+            ref = {"mean": 1 / n_classes, "std": 0.0}
             ref_label = "chance"
 
-            def short(run: dict, ref: dict = ref) -> bool:
-                return abs(run["mean"] - ref["mean"]) <= CHANCE_TOLERANCE
+            def short(run: dict, n_classes: int = n_classes) -> bool:
+                return at_chance(run, n_classes)
         else:
             ref = _load_metrics(spec.section, [question["reference"]])[question["reference"]]
             ref = ref[metric]
@@ -339,7 +368,218 @@ def _s6_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
     return values, {"s6_table.md": table, "s6_claims.md": lines}
 
 
-SECTIONS = {"s1": _s1_assets, "s2": _s2_assets, "s6": _s6_assets, "tune": _tune_assets}
+def _s3_config(params: Params) -> dict:
+    cfg = params.s3
+    sentiment = read_json(Path("data/prepared/s3/sentiment/manifest.json"))
+    text = read_json(Path("data/prepared/s3/text/manifest.json"))
+    airline = read_json(Path("data/prepared/s3/airline/manifest.json"))
+    test_start = airline["targets"]["test"][0]
+    first_test = pd.Period(airline["first_month"], freq="M") + test_start
+    return {
+        "airline": {
+            "windows": ", ".join(map(str, cfg.airline.windows)),
+            "hidden": cfg.airline.hidden,
+            "val_months": cfg.airline.val_months,
+            "test_months": cfg.airline.test_months,
+            "first_test_month": str(first_test),
+            "n_train": airline["targets"]["train"][1] - airline["targets"]["train"][0],
+        },
+        "sentiment": {
+            "dataset": DATASET_NAMES[cfg.sentiment.dataset],
+            **{f"n_{split}": n for split, n in sentiment["counts"].items()},
+            "vocabulary_size": sentiment["vocabulary_size"],
+            "max_len": cfg.sentiment.max_len,
+            "mean_words": sentiment["mean_words"],
+            "truncated_percent": round(100 * sentiment["truncated_fraction"], 1),
+            "glove_dim": sentiment["glove"]["dim"],
+            "glove_coverage_percent": round(100 * sentiment["glove"]["vocabulary_coverage"], 1),
+            "lstm_hidden": cfg.sentiment.lstm_hidden,
+            "lr": cfg.sentiment.train.lr,
+            "embedding_lr": next(
+                (
+                    m.lr
+                    for m in cfg.sentiment.models.values()
+                    if m.kind == "embedding_pool" and m.lr
+                ),
+                cfg.sentiment.train.lr,
+            ),
+            "max_epochs": cfg.sentiment.train.epochs,
+            "patience": cfg.sentiment.train.patience,
+            "probe_1": cfg.sentiment.probes[0],
+            "probe_2": cfg.sentiment.probes[-1],
+        },
+        "textgen": {
+            "works": ", ".join(w.replace("_", " ").title() for w in text["works"]),
+            "n_works": len(text["works"]),
+            "train_chars": text["chars"]["train"],
+            "test_chars": text["chars"]["test"],
+            "temperatures": ", ".join(f"{t:g}" for t in cfg.textgen.temperatures),
+            "samples": cfg.textgen.samples,
+            "references": cfg.textgen.references,
+            "prompt_words": cfg.textgen.prompt_words,
+            "sample_words": cfg.textgen.sample_words,
+            **{
+                f"{level}_vocabulary": len(text["levels"][level]["vocabulary"])
+                for level in cfg.textgen.levels
+            },
+        },
+    }
+
+
+def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
+    from dlrepro.experiments.s3_rnn import bleu_key
+
+    cfg = params.s3
+    n_seeds = len(params.seeds)
+    tally = {"holds": 0, "fails": 0, "inconclusive": 0}
+
+    airline = read_json(RESULTS / "s3" / "airline.json")
+    windows = {f"window_{w}": airline[f"window_{w}"] for w in cfg.airline.windows}
+    airline_table = ["| Forecast | Test RMSE | Test MAE |", "|---|---:|---:|"]
+    for window in cfg.airline.windows:
+        m = windows[f"window_{window}"]
+        airline_table.append(
+            f"| RNN, window {window} | {pm(m['test_rmse'], 1)} | {pm(m['test_mae'], 1)} |"
+        )
+    for name, label in [("persistence", "last month"), ("seasonal_naive", "same month last year")]:
+        m = airline[name]
+        airline_table.append(f"| Baseline: {label} | {m['test_rmse']:.1f} | {m['test_mae']:.1f} |")
+    claims = CLAIMS_HEADER + check_orderings(
+        [c for c in report["airline"] if c["higher"] in windows and c["lower"] in windows],
+        windows,
+        n_seeds,
+        tally,
+    )
+
+    sentiment = _load_metrics("s3", [f"sentiment_{name}" for name in cfg.sentiment.models])
+    sentiment = {name.removeprefix("sentiment_"): m for name, m in sentiment.items()}
+    table3 = [
+        "| Model | Test acc. (report) | Test acc. | Train acc. (report) | Train acc. "
+        "| Probe 1 (report) | Probe 1 | Probe 2 (report) | Probe 2 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    reported = {row["model"]: row for row in report["table3"]}
+    for name, m in sentiment.items():
+        r = reported.get(name, {"label": name})
+        value = functools.partial(_reported, r)
+        table3.append(
+            f"| {r['label']} | {value('test_acc', '.3f')} | {pm(m['test_acc'])} "
+            f"| {value('train_acc', '.3f')} | {pm(m['train_acc'])} "
+            f"| {value('probe_1', '.3f')} | {pm(m['probe_1'])} "
+            f"| {value('probe_2', '.3f')} | {pm(m['probe_2'])} |"
+        )
+    claims += check_orderings(report["sentiment"], sentiment, n_seeds, tally)
+    claims += check_equal(report["same_score"], sentiment, tally)
+
+    levels = list(cfg.textgen.levels)
+    textgen = {
+        level: read_json(RESULTS / "s3" / f"textgen_{level}" / "metrics.json") for level in levels
+    }
+    temperatures = cfg.textgen.temperatures
+    bleu = [
+        "| Temperature | "
+        + " | ".join(
+            f"{level}-level, on {basis}" for basis in ("words", "chars") for level in levels
+        )
+        + " |",
+        "|---:|" + "---:|" * 2 * len(levels),
+    ]
+    for t in temperatures:
+        cells = [
+            pm(textgen[level][bleu_key(basis, t)], 1)
+            for basis in ("words", "chars")
+            for level in levels
+        ]
+        bleu.append(f"| {t:g} | " + " | ".join(cells) + " |")
+    low, high, one = (
+        bleu_key("words", min(temperatures)),
+        bleu_key("words", max(temperatures)),
+        bleu_key("words", 1.0 if 1.0 in temperatures else max(temperatures)),
+    )
+    says = report["textgen"]
+    textgen_claims = [
+        {
+            "higher": level,
+            "higher_metric": low,
+            "lower": level,
+            "metric": high,
+            "says": f"{says['falls_with_temperature']} ({level}-level)",
+        }
+        for level in levels
+    ]
+    if {"word", "char"} <= set(levels):
+        textgen_claims += [
+            {
+                "higher": "word",
+                "lower": "char",
+                "metric": key,
+                "says": f"{says['word_beats_char']} (on words, T = {t:g})",
+            }
+            for key, t in ((low, min(temperatures)), (one, 1.0))
+        ]
+        textgen_claims.append(
+            {
+                "higher": "word",
+                "higher_metric": one,
+                "lower": "char",
+                "metric": one.replace("words", "chars"),
+                "says": says["char_units"],
+            }
+        )
+    claims += check_orderings(textgen_claims, textgen, n_seeds, tally)
+
+    samples = {
+        level: pd.read_csv(RESULTS / "s3" / f"textgen_{level}" / "samples.csv") for level in levels
+    }
+    first = {
+        level: frame[(frame["seed"] == params.seeds[0]) & (frame["sample"] == 0)]
+        for level, frame in samples.items()
+    }
+    prompt = first[levels[0]]["prompt"].iloc[0]
+    examples = [
+        f"Prompt (held-out text): *{prompt}*",
+        "",
+        "| T | " + " | ".join(f"{level}-level model" for level in levels) + " |",
+        "|---:|" + "---|" * len(levels),
+    ]
+    for t in temperatures:
+        cells = [
+            _table_cell(first[level].loc[first[level]["temperature"] == t, "text"].iloc[0])
+            for level in levels
+        ]
+        examples.append(f"| {t:g} | " + " | ".join(cells) + " |")
+
+    best = min(windows, key=lambda name: windows[name]["test_rmse"]["mean"])
+    values = {
+        "config": _s3_config(params),
+        "best_window": best.removeprefix("window_"),
+        "persistence_rmse": f"{airline['persistence']['test_rmse']:.1f}",
+        "seasonal_naive_rmse": f"{airline['seasonal_naive']['test_rmse']:.1f}",
+        **{f"{level}_perplexity": pm(textgen[level]["test_perplexity"], 1) for level in levels},
+        "claims": tally,
+    }
+    includes = {
+        "s3_airline.md": airline_table,
+        "s3_table3.md": table3,
+        "s3_bleu.md": bleu,
+        "s3_samples.md": examples,
+        "s3_claims.md": claims,
+    }
+    return values, includes
+
+
+def _table_cell(text: str) -> str:
+    """Generated text made safe inside a markdown table cell."""
+    return text.replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+
+
+SECTIONS = {
+    "s1": _s1_assets,
+    "s2": _s2_assets,
+    "s3": _s3_assets,
+    "s6": _s6_assets,
+    "tune": _tune_assets,
+}
 
 
 def write_assets(params: Params) -> None:

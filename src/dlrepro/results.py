@@ -64,6 +64,18 @@ def plot_mean_band(ax: plt.Axes, history: pd.DataFrame, column: str, label: str,
     )
 
 
+def learning_curves(history: pd.DataFrame, title: str) -> plt.Figure:
+    """Loss and accuracy, training beside validation, mean ± std over seeds (per-seed history)."""
+    fig, axes = subplots(2)
+    for ax, metric in zip(axes, ["loss", "acc"], strict=True):
+        plot_mean_band(ax, history, f"train_{metric}", label="train")
+        plot_mean_band(ax, history, f"val_{metric}", label="validation")
+        ax.set(xlabel="epoch", ylabel="accuracy" if metric == "acc" else "cross-entropy")
+    axes[1].legend()
+    fig.suptitle(title)
+    return fig
+
+
 def subplots(ncols: int, width: float = 10, height: float = 3.6) -> tuple[plt.Figure, list]:
     """A row of axes on the non-interactive backend (imported here: stages without figures
     skip matplotlib's import cost)."""

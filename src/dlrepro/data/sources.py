@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,17 @@ class ImageSplits:
 
 
 @dataclass(frozen=True)
+class TextSplits:
+    """Official train/test splits of labelled texts (label = index into `classes`)."""
+
+    train_text: list[str]
+    train_y: np.ndarray
+    test_text: list[str]
+    test_y: np.ndarray
+    classes: list[str]
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     name: str
     licence: str
@@ -44,8 +56,9 @@ class DatasetSpec:
     """source -> {file name: "sha256:..." or "md5:..."} of the files the fetcher writes."""
     fetchers: dict[str, Callable[[Path], None]]
     """source -> function writing the raw files into the given folder."""
-    load: Callable[[Path], ImageSplits]
-    """Reads the raw folder into official splits."""
+    load: Callable[[Path], Any]
+    """Reads the raw folder into the dataset's in-memory form: ImageSplits, TextSplits, or what
+    its module documents (a series, word vectors, a corpus)."""
 
 
 # Dataset name -> module defining its SPEC; imported on first use, which keeps torchvision (slow
@@ -54,6 +67,12 @@ DATASET_MODULES = {
     "fashion_mnist": "dlrepro.data.fashion_mnist",
     "cifar10": "dlrepro.data.cifar10",
     "tiny_imagenet": "dlrepro.data.tiny_imagenet",
+    "airline": "dlrepro.data.airline",
+    "rotten_tomatoes": "dlrepro.data.movie_reviews",
+    "imdb": "dlrepro.data.movie_reviews",
+    "glove_6b_50d": "dlrepro.data.glove",
+    "glove_6b_300d": "dlrepro.data.glove",
+    "shakespeare": "dlrepro.data.shakespeare",
 }
 
 
@@ -70,7 +89,9 @@ def get_dataset(name: str) -> DatasetSpec:
         if name not in DATASET_MODULES:
             known = sorted({*DATASET_MODULES, *_LOADED})
             raise KeyError(f"unknown dataset {name!r}; known: {', '.join(known)}")
-        _LOADED[name] = importlib.import_module(DATASET_MODULES[name]).SPEC
+        module = importlib.import_module(DATASET_MODULES[name])
+        # A module defines SPEC, or SPECS by name when it serves several datasets.
+        _LOADED[name] = module.SPECS[name] if hasattr(module, "SPECS") else module.SPEC
     return _LOADED[name]
 
 

@@ -23,7 +23,7 @@ from dlrepro.config import Params, S1Config, S1Variant
 from dlrepro.data.prepare import TensorSplit, load_prepared, prepare_images
 from dlrepro.models.cnn import SmallCNN, zero_init_
 from dlrepro.paths import PAPER, PREPARED, RESULTS
-from dlrepro.results import plot_mean_band, save_figure, subplots
+from dlrepro.results import learning_curves, plot_mean_band, save_figure, subplots
 from dlrepro.tracking import log_figures
 from dlrepro.training.augment import random_affine
 from dlrepro.training.loop import FitResult, evaluate
@@ -156,13 +156,9 @@ def make_figures(params: Params) -> list[Path]:
     for name in cfg.variants:
         if name != "baseline" and name in sweep:
             continue
-        fig, axes = subplots(2)
-        for ax, metric in zip(axes, ["loss", "acc"], strict=True):
-            plot_mean_band(ax, histories[name], f"train_{metric}", label="train")
-            plot_mean_band(ax, histories[name], f"val_{metric}", label="validation")
-            ax.set(xlabel="epoch", ylabel="accuracy" if metric == "acc" else "cross-entropy")
-        axes[1].legend()
-        fig.suptitle(f"{name} (mean ± std over {len(params.seeds)} seeds)")
+        fig = learning_curves(
+            histories[name], f"{name} (mean ± std over {len(params.seeds)} seeds)"
+        )
         paths.append(FIGURES_DIR / f"curves_{name}.png")
         save_figure(fig, paths[-1])
     log_figures(SECTION, params.profile, paths)

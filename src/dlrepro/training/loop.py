@@ -5,12 +5,16 @@ What it guarantees:
   function of its seed, and a run resumed from a checkpoint continues exactly as if never stopped;
 - resume: with `checkpoint` set, state is saved atomically after every epoch and picked up again
   when the same run (same `fingerprint`) starts; a finished run returns its stored result at once;
-- early stopping on validation accuracy with the best weights restored (Keras semantics);
+- early stopping on validation accuracy (or loss) with the best weights restored (Keras
+  semantics);
+- one loop for classifiers (logits (N, C) or (N, C, L) against integer targets) and regressors
+  (outputs shaped like float targets, which have a loss but no accuracy);
 - a NaN or infinite loss stops the run with NonFiniteLossError before any result is written.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -72,24 +76,36 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+def is_classification(outputs: torch.Tensor, targets: torch.Tensor) -> bool:
+    """Class scores on dim 1 against integer targets (sequence models: (N, C, L) vs (N, L))."""
+    return outputs.ndim == targets.ndim + 1 and not targets.is_floating_point()
+
+
+def n_correct(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return (outputs.argmax(1) == targets).sum()
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: TensorSplit, loss_fn: nn.Module) -> dict[str, float]:
-    """Mean loss and accuracy of `model` on `data`, in eval mode."""
+    """Mean loss (per target element) and, for a classifier, accuracy, in eval mode."""
     model.eval()
     device = next(model.parameters()).device
-    total_loss, correct = 0.0, 0
+    total_loss, correct, count, classify = 0.0, 0, 0, False
     for x, y in batches(data, EVAL_BATCH, device=device):
-        logits = model(x)
-        total_loss += loss_fn(logits, y).item() * len(y)
-        correct += (logits.argmax(1) == y).sum().item()
-    return {"loss": total_loss / len(data), "acc": correct / len(data)}
+        outputs = model(x)
+        total_loss += loss_fn(outputs, y).item() * y.numel()
+        count += y.numel()
+        classify = is_classification(outputs, y)
+        if classify:
+            correct += n_correct(outputs, y).item()
+    return {"loss": total_loss / count, **({"acc": correct / count} if classify else {})}
 
 
 @dataclass
 class FitResult:
     history: list[dict[str, float]]
-    """One row per epoch: epoch, train_loss, train_acc (running, on augmented batches), val_*,
-    train_seconds (wall time of the epoch's training pass)."""
+    """One row per epoch: epoch, train_loss, train_acc (running, on augmented batches; classifiers
+    only), val_loss, val_acc (classifiers only), train_seconds (the training pass's wall time)."""
     best_epoch: int
     best_state: dict[str, torch.Tensor]
     stopped_early: bool
@@ -113,8 +129,10 @@ def fit(
     desc: str = "train",
     max_batches: int | None = None,
     warmup_epochs: int = 0,
+    monitor: str = "val_acc",
 ) -> FitResult:
-    """Train with early stopping on validation accuracy; see the module docstring.
+    """Train with early stopping on `monitor` (`val_acc`, higher is better, or `val_loss`);
+    see the module docstring.
 
     `max_batches` caps batches per epoch (dry runs); `on_epoch` receives each history row;
     `warmup_epochs` ramps the learning rate linearly from 0 per step over that many epochs.
@@ -126,7 +144,7 @@ def fit(
         group.setdefault("initial_lr", group["lr"])
     state = _resume(checkpoint, fingerprint, model, optimizer)
     history: list[dict[str, float]] = state.get("history", [])
-    best = state.get("best", {"epoch": 0, "acc": -1.0, "state": None})
+    best = state.get("best", {"epoch": 0, "score": -math.inf, "state": None})
     stopped_early = state.get("stopped_early", False)
     remaining = range(len(history), 0 if stopped_early else epochs)
     steps_per_epoch = -(-len(train) // batch_size)
@@ -138,7 +156,7 @@ def fit(
         model.train()
         total_loss = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
-        seen = 0
+        seen, classify = 0, False
         started = time.perf_counter()
         for step, (x, y) in enumerate(batches(train, batch_size, generator, device)):
             if max_batches is not None and step >= max_batches:
@@ -162,25 +180,27 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total_loss += loss.detach() * len(y)
-            correct += (logits.argmax(1) == y).sum()
-            seen += len(y)
+            total_loss += loss.detach() * y.numel()
+            seen += y.numel()
+            classify = is_classification(logits, y)
+            if classify:
+                correct += n_correct(logits, y)
         train_seconds = time.perf_counter() - started
         val_metrics = evaluate(model, val, loss_fn)
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": total_loss.item() / seen,
-            "train_acc": correct.item() / seen,
-            "val_loss": val_metrics["loss"],
-            "val_acc": val_metrics["acc"],
-            "train_seconds": round(train_seconds, 4),
-        }
+        row = {"epoch": epoch + 1, "train_loss": total_loss.item() / seen}
+        if classify:
+            row["train_acc"] = correct.item() / seen
+        row["val_loss"] = val_metrics["loss"]
+        if classify:
+            row["val_acc"] = val_metrics["acc"]
+        row["train_seconds"] = round(train_seconds, 4)
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
-        bar.set_postfix(val_acc=f"{row['val_acc']:.3f}", loss=f"{row['train_loss']:.3f}")
-        if row["val_acc"] > best["acc"]:
-            best = {"epoch": epoch + 1, "acc": row["val_acc"], "state": _clone(model)}
+        bar.set_postfix({monitor: f"{row[monitor]:.3f}", "loss": f"{row['train_loss']:.3f}"})
+        score = row["val_acc"] if monitor == "val_acc" else -row["val_loss"]
+        if score > best["score"]:
+            best = {"epoch": epoch + 1, "score": score, "state": _clone(model)}
         stopped_early = epoch + 1 - best["epoch"] >= patience
         if checkpoint is not None:
             _atomic_save(

@@ -41,6 +41,8 @@ class Condition:
     """A fresh model (called after seeding, so initialisation follows the seed)."""
     train: TrainConfig
     augment: Callable | None = None
+    loss_fn: nn.Module | None = None
+    """Cross-entropy when None."""
 
 
 def fit_condition(
@@ -70,7 +72,9 @@ def fit_condition(
         patience=c.train.patience,
         seed=seed,
         augment=c.augment,
+        loss_fn=c.loss_fn,
         warmup_epochs=c.train.warmup_epochs,
+        monitor=c.train.monitor,
         checkpoint=checkpoint,
         fingerprint=fingerprint,
         desc=f"{c.section}/{c.name}/seed{seed}",
@@ -127,7 +131,8 @@ def train_over_seeds(
         histories.append(pd.DataFrame(result.history).assign(seed=seed))
         shown = ", ".join(f"{k} {v:.4g}" for k, v in run.items() if k not in ("seed", "seconds"))
         print(f"{c.section}/{c.name} seed {seed}: {shown}")
-    return runs, pd.concat(histories)[["seed", *HISTORY_COLUMNS]]
+    per_seed = pd.concat(histories)
+    return runs, per_seed[["seed", *(c for c in HISTORY_COLUMNS if c in per_seed)]]
 
 
 def write_histories(out: Path, per_seed: pd.DataFrame) -> None:
@@ -135,7 +140,8 @@ def write_histories(out: Path, per_seed: pd.DataFrame) -> None:
     running at each epoch: one curve per condition for `dvc plots`)."""
     out.mkdir(parents=True, exist_ok=True)
     per_seed.round(6).to_csv(out / "history_seeds.csv", index=False)
-    per_seed.groupby("epoch")[HISTORY_COLUMNS[1:]].mean().round(6).to_csv(out / "history.csv")
+    columns = [c for c in HISTORY_COLUMNS[1:] if c in per_seed]
+    per_seed.groupby("epoch")[columns].mean().round(6).to_csv(out / "history.csv")
 
 
 def run_condition(
