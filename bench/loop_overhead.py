@@ -3,8 +3,9 @@
 Both train the same model on the same in-memory tensors with the same batches and run the same
 validation pass each epoch; ours adds what the stages use (per-epoch reseeding, progress bar,
 an atomic checkpoint every epoch, the tracking callback, the NaN check). Target (issue 9): ours
-within 5% of the bare loop. Models: the Section 1 CNN (embedded size) and the Section 2 VGG-16
-(quarter width, 32x32 input, the report's dense head).
+within 5% of the bare loop. Models: the Section 1 CNN (embedded size), the Section 2 VGG-16
+(quarter width, 32x32 input, the report's dense head), and Section 3's sentiment LSTM and
+character language model (embedded sizes; the LM's targets are whole sequences).
 
     python bench/loop_overhead.py [--epochs 3] [--repeats 3]
 
@@ -27,6 +28,7 @@ from torch import nn
 from dlrepro.config import TrainConfig
 from dlrepro.data.prepare import TensorSplit
 from dlrepro.models.cnn import SmallCNN
+from dlrepro.models.rnn import LSTMClassifier, TokenLSTM
 from dlrepro.models.transfer import InputAdapter, TransferNet, build_base, dense_head
 from dlrepro.training.loop import batches, evaluate, fit, make_optimizer
 
@@ -45,9 +47,29 @@ def section2_vgg() -> nn.Module:
     return TransferNet(InputAdapter(norm, norm, 32), base, head, freeze_base=False)
 
 
-def data(n: int) -> TensorSplit:
+def images(n: int) -> TensorSplit:
     generator = torch.Generator().manual_seed(0)
     return TensorSplit(torch.randn(n, 1, 28, 28, generator=generator), torch.randint(0, 10, (n,)))
+
+
+def reviews(n: int) -> TensorSplit:
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 10_000, (n, 32), generator=generator)
+    return TensorSplit(ids, torch.randint(0, 2, (n,), generator=generator))
+
+
+def char_sequences(n: int) -> TensorSplit:
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 45, (n // 4, 129), generator=generator)
+    return TensorSplit(ids[:, :-1], ids[:, 1:])
+
+
+MODELS = {
+    "s1_cnn": (section1_cnn, images),
+    "s2_vgg16_w0.25": (section2_vgg, images),
+    "s3_sentiment_lstm": (lambda: LSTMClassifier(10_000, 50, 64), reviews),
+    "s3_char_lm": (lambda: TokenLSTM(45, 32, 128, 1), char_sequences),
+}
 
 
 def bare_epochs(model: nn.Module, train: TensorSplit, val: TensorSplit, epochs: int) -> float:
@@ -92,9 +114,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--n-train", type=int, default=2000)
     args = parser.parse_args()
-    train, val = data(args.n_train), data(args.n_train // 4)
     rows = []
-    for name, build in [("s1_cnn", section1_cnn), ("s2_vgg16_w0.25", section2_vgg)]:
+    for name, (build, make_data) in MODELS.items():
+        train, val = make_data(args.n_train), make_data(args.n_train // 4)
         times = {"bare": [], "dlrepro": []}
         for repeat in range(args.repeats):
             # Alternate the order so drift in machine speed hits both loops alike.
@@ -108,6 +130,7 @@ def main() -> None:
         rows.append(
             {
                 "model": name,
+                "samples": "sequences" if name.startswith("s3") else "images",
                 "bare_samples_per_s": round(samples / bare, 1),
                 "dlrepro_samples_per_s": round(samples / ours, 1),
                 "overhead_pct": round((ours / bare - 1) * 100, 2),
