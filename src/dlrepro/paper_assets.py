@@ -119,8 +119,11 @@ def check_chance(
     return rows
 
 
-def _load_metrics(section: str, names) -> dict[str, dict]:
-    return {name: read_json(RESULTS / section / name / "metrics.json") for name in names}
+def _load_metrics(section: str, names, prefix: str = "") -> dict[str, dict]:
+    """metrics.json of results/<section>/<prefix><name> for each name, keyed by name."""
+    return {
+        name: read_json(RESULTS / section / f"{prefix}{name}" / "metrics.json") for name in names
+    }
 
 
 def _s1_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
@@ -451,8 +454,7 @@ def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
         tally,
     )
 
-    sentiment = _load_metrics("s3", [f"sentiment_{name}" for name in cfg.sentiment.models])
-    sentiment = {name.removeprefix("sentiment_"): m for name, m in sentiment.items()}
+    sentiment = _load_metrics("s3", cfg.sentiment.models, prefix="sentiment_")
     table3 = [
         "| Model | Test acc. (report) | Test acc. | Train acc. (report) | Train acc. "
         "| Probe 1 (report) | Probe 1 | Probe 2 (report) | Probe 2 |",
@@ -472,9 +474,7 @@ def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
     claims += check_equal(report["same_score"], sentiment, tally)
 
     levels = list(cfg.textgen.levels)
-    textgen = {
-        level: read_json(RESULTS / "s3" / f"textgen_{level}" / "metrics.json") for level in levels
-    }
+    textgen = _load_metrics("s3", levels, prefix="textgen_")
     temperatures = cfg.textgen.temperatures
     bleu = [
         "| Temperature | "
