@@ -6,7 +6,8 @@ a no-op `dvc repro` (everything up to date) within 3 seconds.
     python bench/pipeline.py --noop            time a no-op `dvc repro` (3 runs)
     python bench/pipeline.py --full            run `dvc repro --force`, timing every stage
     python bench/pipeline.py --log FILE        per-stage times from a saved log of a run whose
-                                               lines start with HH:MM:SS (as --full records)
+                                               lines start with HH:MM:SS (as --full records),
+                                               replacing those stages' earlier times
 
 Writes bench/results/pipeline.json (merged with earlier measurements) and prints a table.
 """
@@ -80,6 +81,9 @@ def main() -> None:
     if args.full or args.log:
         lines = full_run() if args.full else args.log.read_text().splitlines()
         times = stage_times(lines)
+        if args.log:
+            # A log of a partial run updates the stages it ran and keeps the others' times.
+            times = {**result.get("full", {}).get("per_stage_s", {}), **times}
         sections: dict[str, float] = {}
         for name, seconds in times.items():
             group = name.split("@")[0]

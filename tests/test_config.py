@@ -20,6 +20,10 @@ def test_profile_overlay_changes_sizes_only():
     embedded = validate({**raw, "profile": "embedded"})
     assert smoke.s1.n_train < embedded.s1.n_train
     assert smoke.s1.variants == embedded.s1.variants  # same runs, smaller
+    assert smoke.s4.encoders == embedded.s4.encoders
+    assert smoke.s4.denoise.losses == embedded.s4.denoise.losses
+    assert smoke.s5.models == embedded.s5.models
+    assert smoke.s5.colourise.models == embedded.s5.colourise.models
 
 
 @pytest.mark.parametrize(

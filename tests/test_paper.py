@@ -6,6 +6,7 @@ from dlrepro.paper_assets import (
     check_equal,
     check_manuscript,
     check_orderings,
+    check_similar,
     compare,
     dvc_output_paths,
 )
@@ -69,6 +70,20 @@ def test_every_reproduced_report_figure_is_in_the_paper():
         "curves_sentiment_lstm_glove",
     ]:
         assert f"figures/s3/{figure}.png" in text
+    for figure in [  # report Figures 20-21, 6-7 and 22-23, 24; sample grids of Table 6's models
+        "s4/autoencoder_mlp/architecture",
+        "s4/autoencoder_cnn/architecture",
+        "s4/denoise_mae/denoising",
+        "s4/denoise_ms_ssim/denoising",
+        "s4/denoise_mse/denoising",
+        "s4/denoise_ssim/denoising",
+        "s5/colourise_unet/colourised",
+        "s5/colourise_cgan/colourised",
+        "s5/generate_vae/samples",
+        "s5/generate_vae_no_kl/samples",
+        "s5/generate_gan/samples",
+    ]:
+        assert f"figures/{figure}.png" in text
     assert Path(REPO / "paper" / "_quarto.yml").exists()
 
 
@@ -85,3 +100,21 @@ def test_claims_can_compare_two_metrics_and_check_equality():
     rows = check_equal([same, {**same, "run": "lstm"}], metrics, tally)
     assert rows[0].endswith("| holds |") and rows[1].endswith("| fails |")
     assert tally == {"holds": 2, "fails": 1, "inconclusive": 0}
+
+
+def test_similarity_claims_need_the_whole_band_inside_the_tolerance():
+    metrics = {
+        "a": {"mae": {"mean": 0.050, "std": 0.001}},
+        "close": {"mae": {"mean": 0.051, "std": 0.001}},
+        "far": {"mae": {"mean": 0.070, "std": 0.001}},
+        "noisy": {"mae": {"mean": 0.052, "std": 0.01}},
+    }
+    tally = {"holds": 0, "fails": 0, "inconclusive": 0}
+    claims = [
+        {"runs": ["close", "a"], "metric": "mae", "rel_tolerance": 0.1, "says": "similar"},
+        {"runs": ["far", "a"], "metric": "mae", "rel_tolerance": 0.1, "says": "similar"},
+        {"runs": ["noisy", "a"], "metric": "mae", "rel_tolerance": 0.1, "says": "similar"},
+    ]
+    rows = check_similar(claims, metrics, 3, tally)
+    assert [row.rsplit("|", 2)[1].strip() for row in rows] == ["holds", "fails", "inconclusive"]
+    assert "`close` ≈ `a` on mae within 10%" in rows[0]

@@ -46,7 +46,15 @@ def test_smoke_profile_reproduces_every_section_through_the_paper(tmp_path):
     assert "Probe 1" in (repo / "paper/generated/s3_table3.md").read_text()
     samples = (repo / "results/s3/textgen_char/samples.csv").read_text()
     assert samples.startswith("seed,temperature,sample,prompt,text,bleu_words,bleu_chars")
+    assert "CNN autoencoder" in (repo / "paper/generated/s4_table4.md").read_text()
+    assert (repo / "paper/figures/s4/denoise_ms_ssim/denoising.png").stat().st_size > 0
+    assert "Real test digits" in (repo / "paper/generated/s5_table6.md").read_text()
+    assert (repo / "paper/figures/s5/colourise_cgan/colourised.png").stat().st_size > 0
+    assert (repo / "models/s5/digit_classifier.pt").stat().st_size > 0
     assert "paper is complete" in run("dlrepro", "paper-check")
+    rendered = repo / "paper/_render"  # stage `paper`: pandoc + Typst here (no Quarto)
+    assert "Real test digits" in (rendered / "index.html").read_text()
+    assert (rendered / "index.pdf").read_bytes().startswith(b"%PDF")
     assert "up to date" in run("dvc", "repro")  # a second repro has nothing to do
 
     # An ablation re-runs only the stages whose params it touches and shows in `dvc exp show`

@@ -5,10 +5,13 @@ dlrepro fetch                        put the raw data the profile needs under da
 dlrepro s1 prepare|train|figures     Section 1 stages
 dlrepro s2 prepare|pretrain|train|figures  Section 2 stages
 dlrepro s3 prepare|airline|sentiment|textgen|figures  Section 3 stages
+dlrepro s4 prepare|autoencoder|denoise        Section 4 stages
+dlrepro s5 prepare|classifier|generate|colourise  Section 5 stages
 dlrepro s6 run|figures               Section 6 stages
 dlrepro tune study|train --study NAME  an Optuna study (tune.studies), its tuned training run
 dlrepro paper-assets                 values, tables and figures for the Quarto paper
 dlrepro paper-check                  prove the paper cites only existing DVC outputs
+dlrepro render-paper                 HTML + PDF: Quarto if installed, else pandoc + Typst
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from dlrepro.config import Params, ParamsError, load_params
 from dlrepro.data.archives import ChecksumError, FetchError
+from dlrepro.render import RenderError
 from dlrepro.tuning import TuningError
 
 TRAIN_DRY_RUN_HELP = "one seed, one epoch, two batches; writes nothing"
@@ -36,6 +40,8 @@ def needed_datasets(params: Params) -> list[str]:
             s3.dataset,
             s3.glove,
             "shakespeare",
+            params.s4.dataset,
+            params.s5.colourise.dataset,
         }
     )
 
@@ -112,6 +118,38 @@ def _s3(params: Params, args: argparse.Namespace) -> None:
         s3.make_figures(params)
 
 
+def _s4(params: Params, args: argparse.Namespace) -> None:
+    from dlrepro.experiments import s4_autoencoders as s4
+
+    if args.action == "prepare":
+        s4.prepare(params)
+    elif args.action == "autoencoder":
+        if not args.encoder:
+            raise SystemExit("s4 autoencoder needs --encoder NAME (see s4.encoders)")
+        s4.train_autoencoder(params, args.encoder, dry_run=args.dry_run)
+    else:
+        if not args.loss:
+            raise SystemExit("s4 denoise needs --loss NAME (see s4.denoise.losses)")
+        s4.train_denoiser(params, args.loss, dry_run=args.dry_run)
+
+
+def _s5(params: Params, args: argparse.Namespace) -> None:
+    from dlrepro.experiments import s5_generative as s5
+
+    if args.action == "prepare":
+        s5.prepare(params)
+    elif args.action == "classifier":
+        s5.train_classifier(params, dry_run=args.dry_run)
+    elif not args.model:
+        raise SystemExit(
+            f"s5 {args.action} needs --model NAME (see s5.models, s5.colourise.models)"
+        )
+    elif args.action == "generate":
+        s5.train_generative(params, args.model, dry_run=args.dry_run)
+    else:
+        s5.colourise(params, args.model, dry_run=args.dry_run)
+
+
 def _s6(params: Params, args: argparse.Namespace) -> None:
     from dlrepro.experiments import s6_q_learning as s6
 
@@ -138,6 +176,13 @@ def _paper_check(params: Params, args: argparse.Namespace) -> None:
     if problems:
         raise SystemExit("the paper cites what no DVC output provides:\n  " + "\n  ".join(problems))
     print("paper is complete: every var, include and figure resolves to a DVC output")
+
+
+def _render_paper(params: Params, args: argparse.Namespace) -> None:
+    from dlrepro.render import render
+
+    for path in render():
+        print(f"written {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,6 +214,17 @@ def main(argv: list[str] | None = None) -> int:
     s3.add_argument("--level", help="a key of s3.textgen.levels (for `textgen`)")
     s3.add_argument("--dry-run", action="store_true", help=TRAIN_DRY_RUN_HELP)
     s3.set_defaults(run=_s3)
+    s4 = commands.add_parser("s4", help="Section 4: autoencoders and denoising losses")
+    s4.add_argument("action", choices=["prepare", "autoencoder", "denoise"])
+    s4.add_argument("--encoder", help="a key of s4.encoders (for `autoencoder`)")
+    s4.add_argument("--loss", help="a key of s4.denoise.losses (for `denoise`)")
+    s4.add_argument("--dry-run", action="store_true", help=TRAIN_DRY_RUN_HELP)
+    s4.set_defaults(run=_s4)
+    s5 = commands.add_parser("s5", help="Section 5: VAE, GAN, Inception Score, colourisation")
+    s5.add_argument("action", choices=["prepare", "classifier", "generate", "colourise"])
+    s5.add_argument("--model", help="a key of s5.models or s5.colourise.models")
+    s5.add_argument("--dry-run", action="store_true", help=TRAIN_DRY_RUN_HELP)
+    s5.set_defaults(run=_s5)
     s6 = commands.add_parser("s6", help="Section 6: Q-learning exploration policies")
     s6.add_argument("action", choices=["run", "figures"])
     s6.add_argument("--agent", choices=["tabular", "dqn", "sb3"])
@@ -186,11 +242,14 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "paper-check", help="check that everything the paper cites exists"
     ).set_defaults(run=_paper_check)
+    commands.add_parser(
+        "render-paper", help="render paper/ (Quarto, or the pandoc + Typst fallback)"
+    ).set_defaults(run=_render_paper)
     args = parser.parse_args(argv)
     try:
         params = load_params(args.params)
         args.run(params, args)
-    except (ParamsError, ChecksumError, FetchError, TuningError) as error:
+    except (ParamsError, ChecksumError, FetchError, TuningError, RenderError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

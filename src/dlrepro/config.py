@@ -304,6 +304,139 @@ class S3Config(_Strict):
     textgen: TextGenConfig
 
 
+class MlpAeConfig(_Strict):
+    hidden: list[PositiveInt] = Field(min_length=1)
+    """Encoder widths, shrinking towards the code; the decoder mirrors them."""
+    dropout: Fraction
+    """Rate of the encoder's one dropout layer (after its first hidden layer)."""
+
+
+class ConvAeConfig(_Strict):
+    channels: list[PositiveInt] = Field(min_length=4)
+    """Filters of the encoder's conv blocks (each halves the side); the decoder's transposed
+    convolutions take the last three in reverse order on their way from 4x4 back up."""
+
+
+class CodeClassifierConfig(_Strict):
+    """scikit-learn's MLPClassifier on the standardised codes (Table 4's accuracy columns)."""
+
+    hidden: list[PositiveInt]
+    max_iter: PositiveInt
+
+
+class DenoiseConfig(_Strict):
+    """Section 4.2: the CNN autoencoder trained to remove Gaussian noise under four losses."""
+
+    noise_std: PositiveFloat
+    """Std of the Gaussian noise added to [0, 1] pixels (then clipped to [0, 1])."""
+    epochs: PositiveInt
+    """Epoch cap of the denoisers (the rest of their training is s4.train's)."""
+    code_dim: PositiveInt
+    ssim_win_size: Annotated[int, Field(ge=3)]
+    """Gaussian window of the SSIM loss (odd; pytorch-msssim's default is 11)."""
+    ms_ssim_size: PositiveInt
+    """Side the MS-SSIM loss upsamples both images to: pytorch-msssim needs the smaller side
+    > (win_size - 1) * 2**4 for its five scales, which 32x32 never satisfies."""
+    ms_ssim_win_size: Annotated[int, Field(ge=3)]
+    losses: dict[str, Literal["mse", "mae", "ssim", "ms_ssim"]] = Field(min_length=1)
+    """Name -> training loss; one DVC stage each: s4_denoise@<name>."""
+
+    @model_validator(mode="after")
+    def _windows_fit(self) -> DenoiseConfig:
+        for name, size in (
+            ("ssim_win_size", self.ssim_win_size),
+            ("ms_ssim_win_size", self.ms_ssim_win_size),
+        ):
+            if size % 2 == 0:
+                raise ValueError(f"{name} = {size} must be odd (a centred Gaussian window)")
+        smallest = (self.ms_ssim_win_size - 1) * 2**4 + 1
+        if self.ms_ssim_size < smallest:
+            raise ValueError(
+                f"ms_ssim_size = {self.ms_ssim_size} is too small for ms_ssim_win_size "
+                f"{self.ms_ssim_win_size}: MS-SSIM's five scales need a side of at least "
+                f"{smallest}; raise ms_ssim_size (64 with win_size 3 works) or lower the window"
+            )
+        return self
+
+
+class S4Config(_Strict):
+    """Section 4: autoencoders (Table 4, Figures 20-21) and denoising losses (Table 5)."""
+
+    dataset: Literal["mnist"]
+    n_train: PositiveInt | None
+    n_test: PositiveInt | None
+    val_fraction: Annotated[float, Field(gt=0, lt=1)]
+    image_size: Literal[32]
+    """Digits are zero-padded from 28x28 to 32x32, as in the report."""
+    code_dim: PositiveInt
+    """The bottleneck (the report's 10)."""
+    mlp: MlpAeConfig
+    cnn: ConvAeConfig
+    classifier: CodeClassifierConfig
+    train: TrainConfig
+    encoders: dict[str, Literal["pca", "mlp", "cnn"]] = Field(min_length=1)
+    """Name -> kind; one DVC stage each: s4_autoencoder@<name>."""
+    denoise: DenoiseConfig
+
+
+class GenerativeModel(_Strict):
+    kind: Literal["vae", "gan"]
+    kl_weight: Annotated[float, Field(ge=0)] = 1.0
+    """VAE only: weight of the KL term (0 = the report's 'without KL')."""
+
+
+class AdversarialConfig(_Strict):
+    """Adam settings of generator and discriminator (DCGAN's and pix2pix's)."""
+
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    lr: PositiveFloat
+    beta1: Fraction
+
+
+class ColouriseConfig(_Strict):
+    """Section 5.2: a UNet trained with L1 against a pix2pix cGAN on the same UNet."""
+
+    dataset: Literal["colour_photos", "cifar10"]
+    n_train: PositiveInt | None
+    n_test: PositiveInt | None
+    val_fraction: Annotated[float, Field(gt=0, lt=1)]
+    width: PositiveInt
+    """Filters of the UNet's first level (doubling per level) and of the PatchGAN."""
+    depth: PositiveInt
+    """Down-sampling levels of the UNet."""
+    l1_weight: Annotated[float, Field(ge=0)]
+    """pix2pix's lambda: weight of L1 beside the adversarial loss (the UNet uses L1 alone)."""
+    train: TrainConfig
+    """The UNet's training; the cGAN runs train.epochs, batch_size and lr with adam_beta1."""
+    adam_beta1: Fraction
+    models: dict[str, Literal["unet", "cgan"]] = Field(min_length=1)
+    """Name -> kind; one DVC stage each: s5_colourise@<name>."""
+
+
+class S5Config(_Strict):
+    """Section 5: VAE with and without KL and a GAN scored by Inception Score (Table 6), and
+    colourisation by UNet vs cGAN (Figure 24). The digits are Section 4's."""
+
+    classifier: CnnConfig
+    """The digit classifier whose class probabilities the Inception Score uses."""
+    classifier_train: TrainConfig
+    latent_dim: PositiveInt
+    vae_channels: list[PositiveInt] = Field(min_length=4)
+    """Conv blocks of the VAE's encoder and decoder (as s4.cnn.channels)."""
+    vae_train: TrainConfig
+    gan_width: PositiveInt
+    """Filters of DCGAN's narrowest layer (doubling towards the 4x4 end)."""
+    gan_train: AdversarialConfig
+    generated: PositiveInt
+    """Samples each model generates for its Inception Score."""
+    is_splits: Annotated[int, Field(gt=1)]
+    """Groups the Inception Score is averaged over (mean and std across them)."""
+    models: dict[str, GenerativeModel] = Field(min_length=1)
+    """One DVC stage each: s5_generate@<name>."""
+    colourise: ColouriseConfig
+
+
 class EpsilonSchedule(_Strict):
     start: Annotated[float, Field(ge=0, le=1)]
     end: Annotated[float, Field(ge=0, le=1)]
@@ -420,6 +553,8 @@ class Params(_Strict):
     s1: S1Config
     s2: S2Config
     s3: S3Config
+    s4: S4Config
+    s5: S5Config
     s6: S6Config
     tune: TuneConfig
 
@@ -527,6 +662,14 @@ def override(params: Params, values: dict[str, Any]) -> Params:
         return Params.model_validate(tree)
     except ValidationError as error:
         raise ParamsError(f"invalid override {values}:\n{_describe(error, tree)}") from None
+
+
+def named(options: dict[str, Any], name: str, key: str) -> Any:
+    """`options[name]`; an unknown name stops the stage, naming the params key that lists the
+    names it could have been."""
+    if name not in options:
+        raise SystemExit(f"unknown name {name!r}; params.yaml {key} defines: {', '.join(options)}")
+    return options[name]
 
 
 def digest(obj: Any) -> str:

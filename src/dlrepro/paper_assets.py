@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import functools
 import math
+import platform
 import re
+import subprocess
+from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from dlrepro.config import ArchConfig, Params
+from dlrepro.config import ArchConfig, Params, digest
 from dlrepro.paths import PAPER, RESULTS
 from dlrepro.results import read_json
 
@@ -28,6 +31,8 @@ DATASET_NAMES = {
     "tiny_imagenet": "Tiny-ImageNet",
     "imdb": "IMDB",
     "rotten_tomatoes": "Rotten Tomatoes",
+    "mnist": "MNIST",
+    "colour_photos": "colour photo patches",
 }
 
 
@@ -90,6 +95,32 @@ def check_equal(claims: list[dict], metrics: dict[str, dict], tally: dict[str, i
         rows.append(
             f"| {claim['says']} | `{claim['run']}` {' = '.join(claim['metrics'])} within "
             f"{EQUAL_TOLERANCE:g} | {first - second:+.3g} | {verdict} |"
+        )
+    return rows
+
+
+def check_similar(
+    claims: list[dict], metrics: dict[str, dict], n_seeds: int, tally: dict[str, int]
+) -> list[str]:
+    """One table row per 'these two runs give a similar value' claim: holds when the difference
+    with its 2-s.e. band lies within `rel_tolerance` of the second run's mean, fails when the
+    band lies wholly outside it, inconclusive otherwise (and always with a single seed)."""
+    rows = []
+    for claim in claims:
+        first, second = claim["runs"]
+        a, b = metrics[first][claim["metric"]], metrics[second][claim["metric"]]
+        diff = a["mean"] - b["mean"]
+        se = math.sqrt((a["std"] ** 2 + b["std"] ** 2) / n_seeds)
+        tolerance = claim["rel_tolerance"] * abs(b["mean"])
+        verdict = "inconclusive"
+        if n_seeds >= 2 and abs(diff) + 2 * se <= tolerance:
+            verdict = "holds"
+        elif n_seeds >= 2 and abs(diff) - 2 * se > tolerance:
+            verdict = "fails"
+        tally[verdict] += 1
+        rows.append(
+            f"| {claim['says']} | `{first}` ≈ `{second}` on {claim['metric']} within "
+            f"{claim['rel_tolerance']:.0%} | {diff:+.3g} ± {2 * se:.2g} | {verdict} |"
         )
     return rows
 
@@ -161,6 +192,41 @@ def _s1_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
 def _reported(row: dict, key: str, fmt: str) -> str:
     """A value the report gives, formatted, or a dash for rows the report does not have."""
     return format(row[key], fmt) if key in row else "—"
+
+
+def beside_report(
+    first: str,
+    metrics: dict[str, dict],
+    reported: list[dict],
+    key: str,
+    columns: list[tuple[str, str, int, bool]],
+) -> list[str]:
+    """A markdown table, one row per run in `metrics` labelled as the report's row whose `key`
+    names it: per column (header, metric, decimals, with_report) the reproduced mean ± std,
+    preceded by the report's value of the same metric when `with_report`."""
+    header, align = [first], ["---"]
+    for title, _, _, with_report in columns:
+        if with_report:
+            header.append(f"{title} (report)")
+            align.append("---:")
+        header.append(title)
+        align.append("---:")
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    rows = {row[key]: row for row in reported}
+    for name, m in metrics.items():
+        r = rows.get(name, {"label": name})
+        cells = [r["label"]]
+        for _, metric, digits, with_report in columns:
+            if with_report:
+                cells.append(_reported(r, metric, f".{digits}f"))
+            cells.append(pm(m[metric], digits) if metric in m else "—")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def defined(claims: list[dict], metrics: dict[str, dict]) -> list[dict]:
+    """The ordering claims whose two runs params.yaml defines (an ablation may drop some)."""
+    return [c for c in claims if c["higher"] in metrics and c["lower"] in metrics]
 
 
 def _weights_sentence(arch: str, arch_cfg: ArchConfig) -> str:
@@ -448,28 +514,25 @@ def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
         m = airline[name]
         airline_table.append(f"| Baseline: {label} | {m['test_rmse']:.1f} | {m['test_mae']:.1f} |")
     claims = CLAIMS_HEADER + check_orderings(
-        [c for c in report["airline"] if c["higher"] in windows and c["lower"] in windows],
+        defined(report["airline"], windows),
         windows,
         n_seeds,
         tally,
     )
 
     sentiment = _load_metrics("s3", cfg.sentiment.models, prefix="sentiment_")
-    table3 = [
-        "| Model | Test acc. (report) | Test acc. | Train acc. (report) | Train acc. "
-        "| Probe 1 (report) | Probe 1 | Probe 2 (report) | Probe 2 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    reported = {row["model"]: row for row in report["table3"]}
-    for name, m in sentiment.items():
-        r = reported.get(name, {"label": name})
-        value = functools.partial(_reported, r)
-        table3.append(
-            f"| {r['label']} | {value('test_acc', '.3f')} | {pm(m['test_acc'])} "
-            f"| {value('train_acc', '.3f')} | {pm(m['train_acc'])} "
-            f"| {value('probe_1', '.3f')} | {pm(m['probe_1'])} "
-            f"| {value('probe_2', '.3f')} | {pm(m['probe_2'])} |"
-        )
+    table3 = beside_report(
+        "Model",
+        sentiment,
+        report["table3"],
+        "model",
+        [
+            ("Test acc.", "test_acc", 3, True),
+            ("Train acc.", "train_acc", 3, True),
+            ("Probe 1", "probe_1", 3, True),
+            ("Probe 2", "probe_2", 3, True),
+        ],
+    )
     claims += check_orderings(report["sentiment"], sentiment, n_seeds, tally)
     claims += check_equal(report["same_score"], sentiment, tally)
 
@@ -568,18 +631,210 @@ def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
     return values, includes
 
 
+def _s4_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
+    cfg = params.s4
+    n_seeds = len(params.seeds)
+    tally = {"holds": 0, "fails": 0, "inconclusive": 0}
+    manifest = read_json(Path("data/prepared/s4/manifest.json"))
+    codes = _load_metrics("s4", cfg.encoders, prefix="autoencoder_")
+    table4 = beside_report(
+        "Method",
+        codes,
+        report["table4"],
+        "encoder",
+        [
+            ("Test MSE", "test_mse", 4, True),
+            ("Train MSE", "train_mse", 4, True),
+            ("Test acc.", "test_acc", 3, True),
+            ("Train acc.", "train_acc", 3, True),
+        ],
+    )
+    claims = CLAIMS_HEADER + check_orderings(
+        defined(report["orderings"], codes), codes, n_seeds, tally
+    )
+
+    denoise = _load_metrics("s4", cfg.denoise.losses, prefix="denoise_")
+    table5 = beside_report(
+        "Training loss",
+        denoise,
+        report["table5"],
+        "loss",
+        [
+            ("Val. MSE", "val_mse", 4, True),
+            ("Train MSE", "train_mse", 4, True),
+            ("Test MSE", "test_mse", 4, False),
+            ("Test SSIM", "test_ssim", 3, False),
+        ],
+    )
+    claims += check_orderings(defined(report["denoise"], denoise), denoise, n_seeds, tally)
+
+    erratum = report["erratum"]
+    reproduced = codes.get(erratum["encoder"])
+    dn = cfg.denoise
+    values = {
+        "config": {
+            "dataset": DATASET_NAMES[cfg.dataset],
+            **{f"n_{split}": n for split, n in manifest["counts"].items()},
+            "code_dim": cfg.code_dim,
+            "mlp_hidden": ", ".join(map(str, cfg.mlp.hidden)),
+            "mlp_dropout": cfg.mlp.dropout,
+            "cnn_channels": ", ".join(map(str, cfg.cnn.channels)),
+            "classifier_hidden": ", ".join(map(str, cfg.classifier.hidden)),
+            "max_epochs": cfg.train.epochs,
+            "patience": cfg.train.patience,
+            "lr": cfg.train.lr,
+            "noise_std": dn.noise_std,
+            "denoise_epochs": dn.epochs,
+            "denoise_code_dim": dn.code_dim,
+            "ssim_win_size": dn.ssim_win_size,
+            "ms_ssim_size": dn.ms_ssim_size,
+            "ms_ssim_win_size": dn.ms_ssim_win_size,
+        },
+        "erratum": {
+            "reported_test_mse": erratum["reported_test_mse"],
+            "reported_train_mse": erratum["reported_train_mse"],
+            "reported_ratio": f"{erratum['reported_test_mse'] / erratum['reported_train_mse']:.0f}",
+            "likely": erratum["likely"],
+            "reported_test_acc": next(
+                row["test_acc"] for row in report["table4"] if row["encoder"] == erratum["encoder"]
+            ),
+            "reported_other_ratios": " and ".join(
+                f"{row['test_mse'] / row['train_mse']:.2f}"
+                for row in report["table4"]
+                if row["encoder"] != erratum["encoder"]
+            ),
+            "reproduced_ratio": (
+                f"{reproduced['test_mse']['mean'] / reproduced['train_mse']['mean']:.2f}"
+                if reproduced
+                else "not run"
+            ),
+        },
+        "noisy_test_mse": f"{next(iter(denoise.values()))['noisy_test_mse']:.4f}",
+        "claims": tally,
+    }
+    if "pca" in codes:
+        values["pca_explained_percent"] = round(100 * codes["pca"]["explained_variance"]["mean"], 1)
+    return values, {"s4_table4.md": table4, "s4_table5.md": table5, "s4_claims.md": claims}
+
+
+def _s5_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
+    from dlrepro.data import colour_photos
+    from dlrepro.experiments.s5_generative import COLOURISERS
+
+    cfg = params.s5
+    n_seeds = len(params.seeds)
+    tally = {"holds": 0, "fails": 0, "inconclusive": 0}
+    classifier = read_json(RESULTS / "s5" / "classifier" / "metrics.json")
+    generative = _load_metrics("s5", cfg.models, prefix="generate_")
+    table6 = beside_report(
+        "Model",
+        generative,
+        report["table6"],
+        "model",
+        [("MSE", "test_mse", 4, True), ("Inception Score", "inception_score", 2, True)],
+    )
+    table6.append(
+        f"| Real test digits (the ceiling) | — | — | — | {pm(classifier['real_is'], 2)} |"
+    )
+    claims = CLAIMS_HEADER + check_orderings(
+        defined(report["orderings"], generative), generative, n_seeds, tally
+    )
+
+    colour_cfg = cfg.colourise
+    colourisers = _load_metrics("s5", colour_cfg.models, prefix="colourise_")
+    says = report["colourise"]
+    colour = ["| Model | Test MAE (report) | Test MAE | Train MAE |", "|---|---:|---:|---:|"]
+    for name, m in colourisers.items():
+        kind = colour_cfg.models[name]
+        reported_mae = says["report"].get(kind, "—")
+        colour.append(
+            f"| {COLOURISERS[kind]} | {reported_mae} | {pm(m['test_mae'], 4)} "
+            f"| {pm(m['train_mae'], 4)} |"
+        )
+    claims += check_similar(
+        [c for c in says["similar"] if set(c["runs"]) <= set(colourisers)],
+        colourisers,
+        n_seeds,
+        tally,
+    )
+    manifest = read_json(Path("data/prepared/s5/colour/manifest.json"))
+    photo_facts = {
+        "imagenet_photos": len(colour_photos.IMAGENET_MEMBERS),
+        "skimage_photos": len(colour_photos.SKIMAGE_PHOTOS),
+        "short_side": colour_photos.SHORT_SIDE,
+        "test_every": colour_photos.TEST_EVERY,
+    }
+    values = {
+        "config": {
+            "classifier_acc": pm(classifier["test_acc"]),
+            "n_real": classifier["n_real"],
+            "generated": cfg.generated,
+            "is_splits": cfg.is_splits,
+            "latent_dim": cfg.latent_dim,
+            "vae_channels": ", ".join(map(str, cfg.vae_channels)),
+            "vae_epochs": cfg.vae_train.epochs,
+            "gan_width": cfg.gan_width,
+            "gan_epochs": cfg.gan_train.epochs,
+            "gan_lr": cfg.gan_train.lr,
+            "gan_beta1": cfg.gan_train.beta1,
+            "colour_dataset": DATASET_NAMES[colour_cfg.dataset],
+            **{f"colour_n_{split}": n for split, n in manifest["counts"].items()},
+            "colour_sources": len(manifest["classes"]),
+            **photo_facts,
+            "unet_width": colour_cfg.width,
+            "unet_depth": colour_cfg.depth,
+            "l1_weight": colour_cfg.l1_weight,
+            "colour_epochs": colour_cfg.train.epochs,
+        },
+        "claims": tally,
+    }
+    return values, {"s5_table6.md": table6, "s5_colourise.md": colour, "s5_claims.md": claims}
+
+
 def _table_cell(text: str) -> str:
     """Generated text made safe inside a markdown table cell."""
     return text.replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
 
 
-SECTIONS = {
-    "s1": _s1_assets,
-    "s2": _s2_assets,
-    "s3": _s3_assets,
-    "s6": _s6_assets,
-    "tune": _tune_assets,
+SECTIONS = {  # key in report_values.yaml and _variables.yml: (title, asset builder)
+    "s1": ("1 Network training", _s1_assets),
+    "s2": ("2 CNN training regimes", _s2_assets),
+    "s3": ("3 Recurrent networks", _s3_assets),
+    "s4": ("4 Autoencoders", _s4_assets),
+    "s5": ("5 Generative models", _s5_assets),
+    "s6": ("6 Q-learning", _s6_assets),
+    "tune": ("Explanations tested by tuning", _tune_assets),
 }
+
+
+LIBRARIES = [
+    "torch", "torchvision", "dvc", "optuna", "wandb", "pandas", "scikit-learn", "torchmetrics",
+    "pytorch-msssim", "sacrebleu", "stable-baselines3", "gymnasium",
+]  # fmt: skip
+
+
+def provenance(params: Params) -> list[str]:
+    """What produced these results: code commit, data hash, profile, params digest, library
+    versions (a table for the paper)."""
+    commit = subprocess.run(
+        ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    data = yaml.safe_load(Path("data.dvc").read_text())["outs"][0]
+    rows = [
+        # Results are committed after they are made, so this is their commit's parent, with
+        # `-dirty` when the code they were made with was not yet committed either.
+        ("code (`git describe` when written)", commit.stdout.strip() or "no commit"),
+        ("raw data (`data.dvc` md5)", f"{data['md5']} ({data['nfiles']} files)"),
+        ("profile", params.profile),
+        ("params digest (sha256 of the resolved params)", digest(params.model_dump(mode="json"))),
+        ("seeds", ", ".join(map(str, params.seeds))),
+        ("Python", platform.python_version()),
+        *((library, version(library)) for library in LIBRARIES),
+    ]
+    return ["| | |", "|---|---|", *(f"| {key} | `{value}` |" for key, value in rows)]
 
 
 def write_assets(params: Params) -> None:
@@ -591,16 +846,23 @@ def write_assets(params: Params) -> None:
         "data_source": params.data.source,
     }
     GENERATED.mkdir(parents=True, exist_ok=True)
-    for section, build in SECTIONS.items():
+    for section, (_, build) in SECTIONS.items():
         values, includes = build(params, report[section])
         variables[section] = values
         for name, lines in includes.items():
             (GENERATED / name).write_text("\n".join(lines) + "\n")
-    totals = {
-        v: sum(variables[s]["claims"][v] for s in SECTIONS)
-        for v in ("holds", "fails", "inconclusive")
-    }
+    verdicts = ("holds", "fails", "inconclusive")
+    totals = {v: sum(variables[s]["claims"][v] for s in SECTIONS) for v in verdicts}
     variables["claims"] = totals
+    summary = ["| Section | Claims | Hold | Fail | Inconclusive |", "|---|---:|---:|---:|---:|"]
+    for section, (title, _) in SECTIONS.items():
+        tally = variables[section]["claims"]
+        cells = [str(sum(tally.values())), *(str(tally[v]) for v in verdicts)]
+        summary.append(f"| {title} | " + " | ".join(cells) + " |")
+    cells = [str(sum(totals.values())), *(str(totals[v]) for v in verdicts)]
+    summary.append("| **All** | " + " | ".join(f"**{c}**" for c in cells) + " |")
+    (GENERATED / "claims_summary.md").write_text("\n".join(summary) + "\n")
+    (GENERATED / "provenance.md").write_text("\n".join(provenance(params)) + "\n")
     VARIABLES.write_text(
         "# Written by the paper_assets stage from DVC outputs; do not edit.\n"
         + yaml.safe_dump(variables, sort_keys=True, allow_unicode=True)

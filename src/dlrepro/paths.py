@@ -8,6 +8,8 @@ RESULTS = Path("results")
 PREPARED = Path("data/prepared")
 CHECKPOINTS = Path(".dlrepro/checkpoints")
 PAPER = Path("paper")
+MODELS = Path("models")
+"""Trained weights a later stage reads (DVC-cached, not committed to git)."""
 
 
 def project_root(start: Path | None = None) -> Path:

@@ -79,13 +79,18 @@ def learning_curves(history: pd.DataFrame, title: str) -> plt.Figure:
 def subplots(ncols: int, width: float = 10, height: float = 3.6) -> tuple[plt.Figure, list]:
     """A row of axes on the non-interactive backend (imported here: stages without figures
     skip matplotlib's import cost)."""
+    fig, axes = _pyplot().subplots(1, ncols, figsize=(width, height), squeeze=False)
+    return fig, list(axes[0])
+
+
+def _pyplot():
+    """matplotlib.pyplot on the non-interactive backend, imported on first use."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, ncols, figsize=(width, height), squeeze=False)
-    return fig, list(axes[0])
+    return plt
 
 
 def save_figure(fig: plt.Figure, path: Path) -> None:
@@ -95,3 +100,48 @@ def save_figure(fig: plt.Figure, path: Path) -> None:
     # No software stamp: PNG bytes then depend on the results alone.
     fig.savefig(path, dpi=120, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
+
+
+def image_rows(rows: dict[str, np.ndarray], title: str) -> plt.Figure:
+    """One labelled row per entry, images (N, C, H, W) in [0, 1] side by side (sample grids,
+    noisy / denoised / clean, grey / colourised / truth)."""
+    n = max(len(images) for images in rows.values())
+    fig, grid = _pyplot().subplots(len(rows), n, figsize=(1.1 * n, 1.25 * len(rows)), squeeze=False)
+    for r, (label, images) in enumerate(rows.items()):
+        for c in range(n):
+            ax = grid[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(images):
+                image = np.clip(np.asarray(images[c]).transpose(1, 2, 0), 0, 1)
+                ax.imshow(
+                    image.squeeze(-1) if image.shape[-1] == 1 else image,
+                    cmap="gray",
+                    vmin=0,
+                    vmax=1,
+                )
+            if c == 0:
+                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def architecture_figure(layers: list[tuple[str, str, int]], title: str) -> plt.Figure:
+    """A model's layer table (layer, output shape, parameters) drawn as a figure."""
+    fig, axes = subplots(1, width=6.5, height=0.28 * (len(layers) + 2))
+    ax = axes[0]
+    ax.axis("off")
+    cells = [[name, shape, f"{count:,}"] for name, shape, count in layers]
+    cells.append(["total", "", f"{sum(count for *_, count in layers):,}"])
+    table = ax.table(
+        cellText=cells,
+        colLabels=["layer", "output shape", "parameters"],
+        loc="center",
+        cellLoc="left",
+        colLoc="left",
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    table.scale(1, 1.15)
+    ax.set_title(title, fontsize=10)
+    return fig

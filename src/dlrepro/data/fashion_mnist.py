@@ -46,15 +46,21 @@ def read_idx(path: Path) -> np.ndarray:
     return array.reshape(shape)
 
 
-def load(raw: Path) -> ImageSplits:
-    arrays = {key: read_idx(raw / name) for key, name in FILES.items()}
+def read_idx_splits(raw: Path, files: dict[str, str], classes: list[str]) -> ImageSplits:
+    """The four IDX files of an MNIST-family dataset (`files`: train_x, train_y, test_x,
+    test_y -> file name) as ImageSplits with a channel axis."""
+    arrays = {key: read_idx(raw / name) for key, name in files.items()}
     return ImageSplits(
         train_x=arrays["train_x"][..., None],
         train_y=arrays["train_y"].astype(np.int64),
         test_x=arrays["test_x"][..., None],
         test_y=arrays["test_y"].astype(np.int64),
-        classes=list(FashionMNIST.classes),
+        classes=classes,
     )
+
+
+def load(raw: Path) -> ImageSplits:
+    return read_idx_splits(raw, FILES, list(FashionMNIST.classes))
 
 
 def fetch_offline(dest: Path) -> None:
@@ -62,9 +68,13 @@ def fetch_offline(dest: Path) -> None:
     debian_package_files(DEBIAN_PACKAGE, members, dest)
 
 
+def download_all(mirror: str, checksums: dict[str, str], dest: Path) -> None:
+    for name, expected in checksums.items():
+        download(mirror + name, dest / name, expected)
+
+
 def fetch_download(dest: Path) -> None:
-    for name, expected in DOWNLOAD_CHECKSUMS.items():
-        download(FashionMNIST.mirrors[0] + name, dest / name, expected)
+    download_all(FashionMNIST.mirrors[0], DOWNLOAD_CHECKSUMS, dest)
 
 
 SPEC = DatasetSpec(

@@ -85,9 +85,15 @@ def prepare_images(
     n_test: int | None,
     val_fraction: float,
     classes: list[int] | None = None,
+    standardise: bool = True,
+    pad_to: int | None = None,
 ) -> dict:
-    """Write train/val/test tensors (N, C, H, W) normalised with train statistics, optionally
-    for a subset of the classes."""
+    """Write train/val/test tensors (N, C, H, W), optionally for a subset of the classes.
+
+    Pixels are standardised with the training split's per-channel mean and std, or with
+    `standardise=False` kept in [0, 1] (for models whose outputs are images). `pad_to`
+    zero-pads the images, centred, to that side (MNIST's 28 -> 32).
+    """
     source_record = verify_raw(raw_dir, dataset)
     splits = _select_classes(get_dataset(dataset).load(raw_dir / dataset), classes)
     train_x, train_y = stratified_subset(splits.train_x, splits.train_y, n_train)
@@ -98,9 +104,12 @@ def prepare_images(
         "val": (train_x[val_idx], train_y[val_idx]),
         "test": (test_x, test_y),
     }
+    if pad_to is not None:
+        arrays = {split: (_pad(x, pad_to), y) for split, (x, y) in arrays.items()}
     scaled_train = arrays["train"][0].astype(np.float32) / 255.0
-    mean = scaled_train.mean(axis=(0, 1, 2))
-    std = scaled_train.std(axis=(0, 1, 2))
+    channels = scaled_train.shape[-1]
+    mean = scaled_train.mean(axis=(0, 1, 2)) if standardise else np.zeros(channels, np.float32)
+    std = scaled_train.std(axis=(0, 1, 2)) if standardise else np.ones(channels, np.float32)
     tensors = {
         split: {
             "x": torch.from_numpy(
@@ -126,6 +135,15 @@ def prepare_images(
             "data_seed": DATA_SEED,
         },
     )
+
+
+def _pad(images: np.ndarray, side: int) -> np.ndarray:
+    """(N, H, W, C) zero-padded, centred, to (N, side, side, C)."""
+    rows, cols = side - images.shape[1], side - images.shape[2]
+    if rows < 0 or cols < 0:
+        raise ValueError(f"cannot pad {images.shape[1]}x{images.shape[2]} images to {side}")
+    pad = ((0, 0), (rows // 2, rows - rows // 2), (cols // 2, cols - cols // 2), (0, 0))
+    return np.pad(images, pad)
 
 
 def provenance(source_record: dict) -> dict:

@@ -73,6 +73,8 @@ DATASET_MODULES = {
     "glove_6b_50d": "dlrepro.data.glove",
     "glove_6b_300d": "dlrepro.data.glove",
     "shakespeare": "dlrepro.data.shakespeare",
+    "mnist": "dlrepro.data.mnist",
+    "colour_photos": "dlrepro.data.colour_photos",
 }
 
 

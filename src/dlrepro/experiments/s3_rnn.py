@@ -31,7 +31,14 @@ import pandas as pd
 import torch
 from torch import nn
 
-from dlrepro.config import AirlineConfig, Params, ParamsError, SentimentConfig, TextGenConfig
+from dlrepro.config import (
+    AirlineConfig,
+    Params,
+    ParamsError,
+    SentimentConfig,
+    TextGenConfig,
+    named,
+)
 from dlrepro.data import get_dataset, verify_raw
 from dlrepro.data.airline import FIRST_MONTH
 from dlrepro.data.prepare import (
@@ -297,12 +304,7 @@ def _sentiment_model(name: str, cfg: SentimentConfig, contents: dict) -> nn.Modu
 def train_sentiment(params: Params, name: str, *, dry_run: bool = False) -> dict | None:
     """Model `name` once per seed: accuracy and probe scores under results/s3/sentiment_<name>."""
     cfg = params.s3.sentiment
-    if name not in cfg.models:
-        raise SystemExit(
-            f"unknown model {name!r}; defined in params.yaml s3.sentiment.models: "
-            f"{', '.join(cfg.models)}"
-        )
-    spec = cfg.models[name]
+    spec = named(cfg.models, name, "s3.sentiment.models")
     contents, manifest = read_prepared(DATA_DIR / "sentiment")
     splits = {split: TensorSplit(contents[split]["x"], contents[split]["y"]) for split in SPLITS}
     probes = contents["probes"]["x"]
@@ -478,9 +480,7 @@ def train_language_model(params: Params, level: str, *, dry_run: bool = False) -
     """The `level` model once per seed; perplexity and BLEU per temperature under
     results/s3/textgen_<level>, with every generation in samples.csv."""
     cfg = params.s3.textgen
-    if level not in cfg.levels:
-        raise SystemExit(f"unknown level {level!r}; s3.textgen.levels has {', '.join(cfg.levels)}")
-    spec = cfg.levels[level]
+    spec = named(cfg.levels, level, "s3.textgen.levels")
     contents, manifest = read_prepared(DATA_DIR / "text")
     group = contents[level]
     splits = {split: TensorSplit(group[f"{split}_x"], group[f"{split}_y"]) for split in SPLITS}

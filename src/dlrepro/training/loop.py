@@ -8,7 +8,9 @@ What it guarantees:
 - early stopping on validation accuracy (or loss) with the best weights restored (Keras
   semantics);
 - one loop for classifiers (logits (N, C) or (N, C, L) against integer targets) and regressors
-  (outputs shaped like float targets, which have a loss but no accuracy);
+  (outputs shaped like float targets, which have a loss but no accuracy: autoencoders too);
+- a model may add its own loss term in forward (`auxiliary_loss`, as Keras's `add_loss`: the
+  VAE's KL divergence), which training and evaluation add to `loss_fn`'s;
 - a NaN or infinite loss stops the run with NonFiniteLossError before any result is written.
 """
 
@@ -85,6 +87,11 @@ def n_correct(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return (outputs.argmax(1) == targets).sum()
 
 
+def auxiliary_loss(model: nn.Module) -> torch.Tensor | float:
+    """The term the model's last forward pass asked to add to the loss (0 when none)."""
+    return getattr(model, "auxiliary_loss", 0.0)
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: TensorSplit, loss_fn: nn.Module) -> dict[str, float]:
     """Mean loss (per target element) and, for a classifier, accuracy, in eval mode."""
@@ -93,7 +100,7 @@ def evaluate(model: nn.Module, data: TensorSplit, loss_fn: nn.Module) -> dict[st
     total_loss, correct, count, classify = 0.0, 0, 0, False
     for x, y in batches(data, EVAL_BATCH, device=device):
         outputs = model(x)
-        total_loss += loss_fn(outputs, y).item() * y.numel()
+        total_loss += (loss_fn(outputs, y) + auxiliary_loss(model)).item() * y.numel()
         count += y.numel()
         classify = is_classification(outputs, y)
         if classify:
@@ -164,7 +171,7 @@ def fit(
             if augment is not None:
                 x = augment(x)
             logits = model(x)
-            loss = loss_fn(logits, y)
+            loss = loss_fn(logits, y) + auxiliary_loss(model)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"{desc}: loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
@@ -200,7 +207,7 @@ def fit(
         bar.set_postfix({monitor: f"{row[monitor]:.3f}", "loss": f"{row['train_loss']:.3f}"})
         score = row["val_acc"] if monitor == "val_acc" else -row["val_loss"]
         if score > best["score"]:
-            best = {"epoch": epoch + 1, "score": score, "state": _clone(model)}
+            best = {"epoch": epoch + 1, "score": score, "state": clone_state(model)}
         stopped_early = epoch + 1 - best["epoch"] >= patience
         if checkpoint is not None:
             _atomic_save(
@@ -219,7 +226,8 @@ def fit(
     return FitResult(history, best["epoch"], best["state"], stopped_early)
 
 
-def _clone(model: nn.Module) -> dict[str, torch.Tensor]:
+def clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of the weights and buffers (the best epoch's, kept in memory)."""
     return {key: value.detach().clone() for key, value in model.state_dict().items()}
 
 

@@ -17,6 +17,7 @@ from dlrepro.data.prepare import TensorSplit
 from dlrepro.paths import CHECKPOINTS, RESULTS
 from dlrepro.results import write_run_results
 from dlrepro.tracking import PROJECT, Run
+from dlrepro.training.adversarial import Adversarial, fit_adversarial
 from dlrepro.training.loop import (
     FitResult,
     fit,
@@ -25,7 +26,16 @@ from dlrepro.training.loop import (
     seed_everything,
 )
 
-HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "train_seconds"]
+HISTORY_COLUMNS = [
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "d_loss",
+    "g_loss",
+    "train_seconds",
+]
 
 
 @dataclass
@@ -43,6 +53,8 @@ class Condition:
     augment: Callable | None = None
     loss_fn: nn.Module | None = None
     """Cross-entropy when None."""
+    adversarial: Adversarial | None = None
+    """Set for a GANPair: trained by `fit_adversarial` instead of the supervised loop."""
 
 
 def fit_condition(
@@ -62,6 +74,19 @@ def fit_condition(
     if model is None:
         seed_everything(seed)
         model = c.build().to(device)
+    if c.adversarial is not None:
+        return fit_adversarial(
+            model,
+            c.adversarial,
+            splits["train"],
+            splits.get("val"),
+            epochs=1 if dry_run else c.train.epochs,
+            batch_size=c.train.batch_size,
+            seed=seed,
+            desc=f"{c.section}/{c.name}/seed{seed}",
+            on_epoch=on_epoch,
+            max_batches=2 if dry_run else None,
+        )
     return fit(
         model,
         make_optimizer(model, c.train),

@@ -1,0 +1,137 @@
+"""The paper without Quarto: the same sources, built with the two engines Quarto itself drives.
+
+Quarto is the reference renderer (`quarto render paper`). Where it is not installed (it cannot
+be, on machines that reach only package registries), `dlrepro render-paper` resolves what Quarto
+would: `{{< include >}}` files, `{{< var >}}` values from _variables.yml, and cross-references
+(@fig-, @tbl-, @sec-, numbered in order of appearance as Quarto numbers them; left alone, pandoc
+would read them as citations). The result is one pandoc-markdown file, rendered to
+  paper/_render/index.html  by pandoc 3.9 (pypandoc-binary), with citeproc and figures embedded;
+  paper/_render/index.pdf   by pandoc's Typst writer and the `typst` compiler, with the document
+                            date set to none and only Typst's own fonts, so that the same
+                            sources always give the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from dlrepro.paper_assets import INCLUDE, VAR, _lookup
+
+OUTPUT = "_render"
+FIGURE = re.compile(r"!\[(?P<caption>[^\]]*)\]\((?P<path>[^)\s]+)\)\{#(?P<id>fig-[\w-]+)\}")
+TABLE = re.compile(r"^::: \{#(?P<id>tbl-[\w-]+)\}\n(?P<body>.*?)\n:::$", re.S | re.M)
+SECTION = re.compile(r"^# (?P<title>.+?) \{#(?P<id>sec-[\w-]+)\}$", re.M)
+REFERENCE = re.compile(r"@((?:fig|tbl|sec)-[\w-]+)")
+
+
+class RenderError(RuntimeError):
+    """The manuscript cannot be resolved; the message names what is missing."""
+
+
+def expand_includes(text: str, folder: Path) -> str:
+    def include(match: re.Match) -> str:
+        path = folder / match.group(1)
+        if not path.exists():
+            raise RenderError(f"include {match.group(1)} is missing; run `dvc repro paper_assets`")
+        return expand_includes(path.read_text(), path.parent).rstrip("\n")
+
+    return INCLUDE.sub(include, text)
+
+
+def fill_variables(text: str, variables: dict) -> str:
+    def value(match: re.Match) -> str:
+        found = _lookup(variables, match.group(1))
+        if found is None or isinstance(found, dict):
+            raise RenderError(f"var {match.group(1)!r} is not a value in _variables.yml")
+        return str(found)
+
+    return VAR.sub(value, text)
+
+
+def number_references(text: str, figure_numbers: bool = True) -> str:
+    """Number figures and tables in order of appearance, prefix their captions, and turn every
+    @fig-/@tbl-/@sec- reference into a link carrying that number. `figure_numbers=False`
+    leaves figure captions to an engine that numbers figures itself (Typst)."""
+    labels = {}
+    body = text.split("\n---\n", 1)[-1]  # sections are counted after the front matter
+    numbered = [m for m in re.finditer(r"^# .+$", body, re.M) if ".unnumbered" not in m.group()]
+    for number, heading in enumerate(numbered, start=1):
+        if section := SECTION.match(heading.group()):
+            labels[section["id"]] = f"Section {number}"
+    for kind, pattern in (("Figure", FIGURE), ("Table", TABLE)):
+        for number, match in enumerate(pattern.finditer(text), start=1):
+            labels[match["id"]] = f"{kind} {number}"
+
+    def figure(match: re.Match) -> str:
+        return f"![{labels[match['id']]}: {match['caption']}]({match['path']}){{#{match['id']}}}"
+
+    def table(match: re.Match) -> str:
+        *content, caption = match["body"].rstrip().split("\n\n")
+        captioned = f"**{labels[match['id']]}.** {caption}"
+        return f"::: {{#{match['id']}}}\n" + "\n\n".join([*content, captioned]) + "\n:::"
+
+    def reference(match: re.Match) -> str:
+        if match.group(1) not in labels:
+            raise RenderError(f"@{match.group(1)} refers to no figure, table or section")
+        return f"[{labels[match.group(1)]}](#{match.group(1)})"
+
+    text = TABLE.sub(table, FIGURE.sub(figure, text))
+    return REFERENCE.sub(reference, text)
+
+
+def resolve(paper: Path, figure_numbers: bool = True) -> str:
+    """index.qmd with includes, vars and cross-references resolved: plain pandoc markdown."""
+    variables_file = paper / "_variables.yml"
+    if not variables_file.exists():
+        raise RenderError(f"{variables_file} is missing; run `dvc repro paper_assets`")
+    variables = yaml.safe_load(variables_file.read_text())
+    text = expand_includes((paper / "index.qmd").read_text(), paper)
+    return number_references(fill_variables(text, variables), figure_numbers)
+
+
+def _pandoc(source: str, to: str, paper: Path, *extra: str) -> str:
+    import pypandoc
+
+    args = [
+        "--standalone",
+        "--number-sections",
+        "--citeproc",
+        f"--bibliography={paper / 'references.bib'}",
+    ]
+    return pypandoc.convert_text(
+        source, to, format="markdown", extra_args=[*args, f"--resource-path={paper}", *extra]
+    )
+
+
+def render_fallback(paper: Path) -> list[Path]:
+    """paper/_render/index.html and index.pdf from the resolved manuscript."""
+    import typst
+
+    out = paper / OUTPUT
+    out.mkdir(exist_ok=True)
+    source = resolve(paper)
+    (out / "index.md").write_text(source)
+    html = out / "index.html"
+    html.write_text(_pandoc(source, "html5", paper, "--embed-resources", "--toc"))
+    # Typst numbers figures itself, and resolves "/figures/..." against the root it is given.
+    for_typst = resolve(paper, figure_numbers=False).replace("](figures/", "](/figures/")
+    typ = _pandoc(for_typst, "typst", paper)
+    (out / "index.typ").write_text("#set document(date: none)\n" + typ)
+    pdf = out / "index.pdf"
+    typst.compile(
+        str(out / "index.typ"), output=str(pdf), root=str(paper), ignore_system_fonts=True
+    )
+    return [html, pdf]
+
+
+def render(paper: Path = Path("paper")) -> list[Path]:
+    """Quarto when installed (the reference renderer), otherwise the pandoc + Typst fallback."""
+    if shutil.which("quarto"):
+        subprocess.run(["quarto", "render", str(paper)], check=True)
+        return sorted((paper / OUTPUT).glob("index.*"))
+    return render_fallback(paper)

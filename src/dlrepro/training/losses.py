@@ -1,0 +1,48 @@
+"""Image reconstruction losses for outputs and targets in [0, 1] (Section 4.2)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from pytorch_msssim import MS_SSIM, SSIM
+from torch import nn
+
+
+class SimilarityLoss(nn.Module):
+    """1 - SSIM, or 1 - MS-SSIM, from pytorch-msssim with data_range 1 (its default, 255,
+    would make every [0, 1] image look near-identical).
+
+    MS-SSIM's five scales need the smaller image side > (win_size - 1) * 16, whatever the
+    image: `resize_to` upsamples output and target bilinearly first (64 with win_size 3 for
+    32x32 digits).
+    """
+
+    def __init__(
+        self, multiscale: bool, win_size: int, channels: int = 1, resize_to: int | None = None
+    ) -> None:
+        super().__init__()
+        metric = MS_SSIM if multiscale else SSIM
+        self.metric = metric(data_range=1.0, win_size=win_size, channel=channels)
+        self.resize_to = resize_to
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.resize_to is not None:
+            size = (self.resize_to, self.resize_to)
+            output = F.interpolate(output, size=size, mode="bilinear", align_corners=False)
+            target = F.interpolate(target, size=size, mode="bilinear", align_corners=False)
+        return 1 - self.metric(output, target)
+
+
+def image_loss(
+    name: str, *, ssim_win_size: int, ms_ssim_win_size: int, ms_ssim_size: int
+) -> nn.Module:
+    """The training loss `name` (mse | mae | ssim | ms_ssim) for single-channel images."""
+    if name == "mse":
+        return nn.MSELoss()
+    if name == "mae":
+        return nn.L1Loss()
+    if name == "ssim":
+        return SimilarityLoss(multiscale=False, win_size=ssim_win_size)
+    if name == "ms_ssim":
+        return SimilarityLoss(multiscale=True, win_size=ms_ssim_win_size, resize_to=ms_ssim_size)
+    raise ValueError(f"unknown image loss {name!r}; allowed: mse, mae, ssim, ms_ssim")
