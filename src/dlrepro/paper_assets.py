@@ -875,13 +875,15 @@ INCLUDE = re.compile(r"\{\{<\s*include\s+(\S+)\s*>\}\}")
 IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)[^)]*\)")
 
 
-def _lookup(tree: dict, dotted: str) -> object:
-    node: object = tree
+def variable(variables: dict, dotted: str) -> object | None:
+    """The value `{{< var dotted >}}` shows, or None when the key names nothing or a whole
+    table (which Quarto cannot print)."""
+    node: object = variables
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
             return None
         node = node[part]
-    return node
+    return None if isinstance(node, dict) else node
 
 
 def check_manuscript(paper_dir: Path, dvc_outs: list[Path]) -> list[str]:
@@ -907,8 +909,7 @@ def check_manuscript(paper_dir: Path, dvc_outs: list[Path]) -> list[str]:
         seen.add(source)
         text = source.read_text()
         for key in VAR.findall(text):
-            value = _lookup(variables, key)
-            if value is None or isinstance(value, dict):
+            if variable(variables, key) is None:
                 problems.append(f"{source.name}: var {key!r} is not a value in _variables.yml")
         for target in INCLUDE.findall(text):
             path = source.parent / target

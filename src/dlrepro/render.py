@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from dlrepro.paper_assets import INCLUDE, VAR, _lookup
+from dlrepro.paper_assets import INCLUDE, VAR, variable
 
 OUTPUT = "_render"
 FIGURE = re.compile(r"!\[(?P<caption>[^\]]*)\]\((?P<path>[^)\s]+)\)\{#(?P<id>fig-[\w-]+)\}")
@@ -45,8 +45,8 @@ def expand_includes(text: str, folder: Path) -> str:
 
 def fill_variables(text: str, variables: dict) -> str:
     def value(match: re.Match) -> str:
-        found = _lookup(variables, match.group(1))
-        if found is None or isinstance(found, dict):
+        found = variable(variables, match.group(1))
+        if found is None:
             raise RenderError(f"var {match.group(1)!r} is not a value in _variables.yml")
         return str(found)
 
@@ -84,14 +84,18 @@ def number_references(text: str, figure_numbers: bool = True) -> str:
     return REFERENCE.sub(reference, text)
 
 
-def resolve(paper: Path, figure_numbers: bool = True) -> str:
-    """index.qmd with includes, vars and cross-references resolved: plain pandoc markdown."""
+def manuscript(paper: Path) -> str:
+    """index.qmd with includes and vars filled in (cross-references still Quarto's)."""
     variables_file = paper / "_variables.yml"
     if not variables_file.exists():
         raise RenderError(f"{variables_file} is missing; run `dvc repro paper_assets`")
     variables = yaml.safe_load(variables_file.read_text())
-    text = expand_includes((paper / "index.qmd").read_text(), paper)
-    return number_references(fill_variables(text, variables), figure_numbers)
+    return fill_variables(expand_includes((paper / "index.qmd").read_text(), paper), variables)
+
+
+def resolve(paper: Path) -> str:
+    """index.qmd with includes, vars and cross-references resolved: plain pandoc markdown."""
+    return number_references(manuscript(paper))
 
 
 def _pandoc(source: str, to: str, paper: Path, *extra: str) -> str:
@@ -114,12 +118,13 @@ def render_fallback(paper: Path) -> list[Path]:
 
     out = paper / OUTPUT
     out.mkdir(exist_ok=True)
-    source = resolve(paper)
+    text = manuscript(paper)
+    source = number_references(text)
     (out / "index.md").write_text(source)
     html = out / "index.html"
     html.write_text(_pandoc(source, "html5", paper, "--embed-resources", "--toc"))
     # Typst numbers figures itself, and resolves "/figures/..." against the root it is given.
-    for_typst = resolve(paper, figure_numbers=False).replace("](figures/", "](/figures/")
+    for_typst = number_references(text, figure_numbers=False).replace("](figures/", "](/figures/")
     typ = _pandoc(for_typst, "typst", paper)
     (out / "index.typ").write_text("#set document(date: none)\n" + typ)
     pdf = out / "index.pdf"
