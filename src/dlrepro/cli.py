@@ -94,7 +94,13 @@ def _s2(params: Params, args: argparse.Namespace) -> None:
     elif args.action == "train":
         if not args.regime:
             raise SystemExit("s2 train needs --regime NAME (see s2.regimes in params.yaml)")
-        s2.train_regime(params, args.regime, dry_run=args.dry_run)
+        from dlrepro.training import distributed
+        from dlrepro.training.loop import resolve_device
+
+        if params.s2.processes > 1 and not distributed.requested():
+            distributed.relaunch(params.s2.processes, args.argv)
+        with distributed.joined(resolve_device(params)):
+            s2.train_regime(params, args.regime, dry_run=args.dry_run)
     else:
         s2.make_figures(params)
 
@@ -246,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         "render-paper", help="render paper/ (Quarto, or the pandoc + Typst fallback)"
     ).set_defaults(run=_render_paper)
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv  # to relaunch under torchrun
     try:
         params = load_params(args.params)
         args.run(params, args)

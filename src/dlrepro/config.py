@@ -58,6 +58,24 @@ class TrainConfig(_Strict):
     """Linear learning-rate warm-up from 0 over this many epochs (per step); 0 = none."""
 
 
+class ComputeConfig(_Strict):
+    """How the arithmetic is laid out and run, never what is computed: results agree within
+    float tolerance whatever is chosen. Measured by bench/fast_path.py."""
+
+    channels_last: bool = True
+    """NHWC layout for 4-D weights and image batches: 11-25 % faster training steps on the
+    2-core CPU (S1 CNN, VGG-16, ResNet-50, CNN AE, UNet) and the layout GPU tensor cores use."""
+    autocast: Literal["none", "bf16"] = "none"
+    """bf16 mixed precision for forward passes and losses, on a GPU only: on a CPU without
+    AMX it is 8-18x slower, so it is not applied there (a note says so)."""
+    compile: bool = False
+    """`torch.compile` each model before training (the first steps pay for compilation)."""
+    cudnn_benchmark: bool = True
+    """Let cuDNN time its convolution algorithms once per input shape (GPU only)."""
+    threads: PositiveInt | None = None
+    """Intra-op CPU threads (`torch.set_num_threads`); null = torch's default (one per core)."""
+
+
 class AugmentStrength(_Strict):
     """Random affine jitter, the torch counterpart of Keras RandomRotation/Zoom/Translation."""
 
@@ -185,6 +203,10 @@ class S2Config(_Strict):
     archs: dict[Arch, ArchConfig]
     train: TrainConfig
     regimes: dict[str, S2Regime] = Field(min_length=1)
+    processes: PositiveInt = 1
+    """Data-parallel processes for `s2 train` on this node: above 1 the stage relaunches itself
+    under torchrun and trains with DistributedDataParallel (gloo on CPU, NCCL on GPUs). Under
+    an outer `torchrun --nnodes N` the stage joins that job instead, whatever this says."""
 
     @model_validator(mode="after")
     def _consistent(self) -> S2Config:
@@ -549,6 +571,7 @@ class Params(_Strict):
     """Every stage repeats its runs over these seeds and reports mean and std."""
     device: Literal["auto", "cpu", "cuda"]
     """`auto`: the GPU when one is visible, else the CPU."""
+    compute: ComputeConfig = ComputeConfig()
     data: DataConfig
     s1: S1Config
     s2: S2Config

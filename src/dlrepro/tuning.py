@@ -138,7 +138,7 @@ def objective_for(params: Params, spec: TuneStudy):
             condition,
             splits,
             seed=params.seeds[0],
-            device=resolve_device(params.device),
+            device=resolve_device(params),
             on_epoch=report,
         )
         return result.history[result.best_epoch - 1]["val_acc"]

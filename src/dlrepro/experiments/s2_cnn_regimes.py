@@ -139,7 +139,7 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
             condition,
             splits,
             params.seeds[:1],  # one base per arch: the regimes' seeds vary what follows it
-            device=resolve_device(params.device),
+            device=resolve_device(params),
             checkpoint_dir=checkpoint_dir,
             fingerprint=digest(condition.config),
             measure=measure,

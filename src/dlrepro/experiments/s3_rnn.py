@@ -143,7 +143,7 @@ def train_airline(params: Params, *, dry_run: bool = False) -> None:
     targets = manifest["targets"]
     first, test_start, months = targets["train"][0], targets["test"][0], manifest["months"]
     low, high = manifest["scale"]["min"], manifest["scale"]["max"]
-    device = resolve_device(params.device)
+    device = resolve_device(params)
     summary, forecasts = {}, {}
     for window in cfg.windows:
         splits = {split: _window_split(scaled, window, targets[split]) for split in SPLITS}

@@ -18,6 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from dlrepro.data.prepare import TensorSplit
+from dlrepro.training import compute
 from dlrepro.training.loop import (
     FitResult,
     NonFiniteLossError,
@@ -76,21 +77,22 @@ def fit_adversarial(
                 break
             source = x if conditional else torch.randn(len(y), spec.noise_dim, device=device)
             condition = x if conditional else None
-            fake = generator(source)
-
-            real_logits = discriminator(y, condition)
-            fake_logits = discriminator(fake.detach(), condition)
-            d_loss = 0.5 * (
-                bce(real_logits, torch.ones_like(real_logits))
-                + bce(fake_logits, torch.zeros_like(fake_logits))
-            )
+            with compute.autocast():
+                fake = generator(source)
+                real_logits = discriminator(y, condition)
+                fake_logits = discriminator(fake.detach(), condition)
+                d_loss = 0.5 * (
+                    bce(real_logits, torch.ones_like(real_logits))
+                    + bce(fake_logits, torch.zeros_like(fake_logits))
+                )
             d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
             d_opt.step()
 
-            fooled = discriminator(fake, condition)
-            g_adv = bce(fooled, torch.ones_like(fooled))
-            g_loss = g_adv + spec.l1_weight * l1(fake, y) if conditional else g_adv
+            with compute.autocast():
+                fooled = discriminator(fake, condition)
+                g_adv = bce(fooled, torch.ones_like(fooled))
+                g_loss = g_adv + spec.l1_weight * l1(fake, y) if conditional else g_adv
             if not (torch.isfinite(d_loss) and torch.isfinite(g_loss)):
                 raise NonFiniteLossError(
                     f"{desc}: a GAN loss became non-finite at epoch {epoch + 1}, step {step + 1};"

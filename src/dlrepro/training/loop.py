@@ -11,7 +11,9 @@ What it guarantees:
   (outputs shaped like float targets, which have a loss but no accuracy: autoencoders too);
 - a model may add its own loss term in forward (`auxiliary_loss`, as Keras's `add_loss`: the
   VAE's KL divergence), which training and evaluation add to `loss_fn`'s;
-- a NaN or infinite loss stops the run with NonFiniteLossError before any result is written.
+- a NaN or infinite loss stops the run with NonFiniteLossError before any result is written;
+- the `compute` fast path (layout, mixed precision; training/compute.py) and data-parallel
+  processes (training/distributed.py) apply without the caller doing anything.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from dlrepro.config import TrainConfig
+from dlrepro.config import Params, TrainConfig
 from dlrepro.data.prepare import TensorSplit
+from dlrepro.training import compute, distributed
 
 EVAL_BATCH = 1024
 
@@ -45,13 +48,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks the GPU when there is one; `cuda` without one is an error, not a fallback."""
+def resolve_device(params: Params) -> torch.device:
+    """The stage's device, with the `compute` fast path configured for it. `auto` picks the GPU
+    when there is one; `cuda` without one is an error, not a fallback."""
+    name = params.device
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device: cuda was requested but no GPU is visible; use device: auto")
-    return torch.device(name)
+    device = torch.device(name)
+    compute.configure(params.compute, device)
+    return device
 
 
 def batches(
@@ -65,7 +72,7 @@ def batches(
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     for start in range(0, n, batch_size):
         index = order[start : start + batch_size]
-        yield data.x[index].to(device), data.y[index].to(device)
+        yield compute.layout(data.x[index].to(device)), data.y[index].to(device)
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -99,8 +106,10 @@ def evaluate(model: nn.Module, data: TensorSplit, loss_fn: nn.Module) -> dict[st
     device = next(model.parameters()).device
     total_loss, correct, count, classify = 0.0, 0, 0, False
     for x, y in batches(data, EVAL_BATCH, device=device):
-        outputs = model(x)
-        total_loss += (loss_fn(outputs, y) + auxiliary_loss(model)).item() * y.numel()
+        with compute.autocast():
+            outputs = model(x)
+            loss = loss_fn(outputs, y) + auxiliary_loss(model)
+        total_loss += loss.item() * y.numel()
         count += y.numel()
         classify = is_classification(outputs, y)
         if classify:
@@ -146,6 +155,9 @@ def fit(
     """
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     device = next(model.parameters()).device
+    shard = distributed.current()
+    # DDP's wrapper only for the training forward: state, evaluation and checkpoints use `model`.
+    net = shard.wrap(model) if shard else model
     for group in optimizer.param_groups:
         # torch's schedulers' convention; saved with the optimizer, so resume keeps it.
         group.setdefault("initial_lr", group["lr"])
@@ -163,15 +175,18 @@ def fit(
         model.train()
         total_loss = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
-        seen, classify = 0, False
+        seen, classify = torch.zeros((), dtype=torch.long, device=device), False
         started = time.perf_counter()
         for step, (x, y) in enumerate(batches(train, batch_size, generator, device)):
             if max_batches is not None and step >= max_batches:
                 break
+            if shard:
+                x, y = shard.take(x, y)
             if augment is not None:
                 x = augment(x)
-            logits = model(x)
-            loss = loss_fn(logits, y) + auxiliary_loss(model)
+            with compute.autocast():
+                logits = net(x)
+                loss = loss_fn(logits, y) + auxiliary_loss(model)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"{desc}: loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
@@ -193,10 +208,12 @@ def fit(
             if classify:
                 correct += n_correct(logits, y)
         train_seconds = time.perf_counter() - started
+        if shard:
+            total_loss, correct, seen = shard.total(total_loss, correct, seen)
         val_metrics = evaluate(model, val, loss_fn)
-        row = {"epoch": epoch + 1, "train_loss": total_loss.item() / seen}
+        row = {"epoch": epoch + 1, "train_loss": total_loss.item() / seen.item()}
         if classify:
-            row["train_acc"] = correct.item() / seen
+            row["train_acc"] = correct.item() / seen.item()
         row["val_loss"] = val_metrics["loss"]
         if classify:
             row["val_acc"] = val_metrics["acc"]
@@ -209,7 +226,7 @@ def fit(
         if score > best["score"]:
             best = {"epoch": epoch + 1, "score": score, "state": clone_state(model)}
         stopped_early = epoch + 1 - best["epoch"] >= patience
-        if checkpoint is not None:
+        if checkpoint is not None and distributed.is_main():
             _atomic_save(
                 {
                     "fingerprint": fingerprint,

@@ -17,6 +17,7 @@ from dlrepro.data.prepare import TensorSplit
 from dlrepro.paths import CHECKPOINTS, RESULTS
 from dlrepro.results import write_run_results
 from dlrepro.tracking import PROJECT, Run
+from dlrepro.training import compute, distributed
 from dlrepro.training.adversarial import Adversarial, fit_adversarial
 from dlrepro.training.loop import (
     FitResult,
@@ -73,7 +74,7 @@ def fit_condition(
     c = condition
     if model is None:
         seed_everything(seed)
-        model = c.build().to(device)
+        model = compute.prepare_model(c.build().to(device))
     if c.adversarial is not None:
         return fit_adversarial(
             model,
@@ -122,11 +123,13 @@ def train_over_seeds(
     """Fit the condition once per seed with the best weights restored, and ask `measure` for
     that run's metrics. Returns one metrics row per seed and the per-seed, per-epoch history."""
     c = condition
+    # Small enough for memory by construction (prepared tensors): on a GPU, moved there once.
+    splits = {name: TensorSplit(s.x.to(device), s.y.to(device)) for name, s in splits.items()}
     runs, histories = [], []
     keep_checkpoints = checkpoint_dir is not None and not dry_run
     for seed in seeds[:1] if dry_run else seeds:
         seed_everything(seed)
-        model = c.build().to(device)
+        model = compute.prepare_model(c.build().to(device))
         with Run(
             project=PROJECT,
             group=c.section,
@@ -134,7 +137,7 @@ def train_over_seeds(
             config={**c.config, "seed": seed},
             tags=[c.section, c.profile, c.name],
             job_type=c.name,
-            enabled=not dry_run,
+            enabled=not dry_run and distributed.is_main(),
         ) as tracker:
             started = time.perf_counter()
             result = fit_condition(
@@ -154,8 +157,11 @@ def train_over_seeds(
             tracker.summary(run)
         runs.append(run)
         histories.append(pd.DataFrame(result.history).assign(seed=seed))
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in run.items() if k not in ("seed", "seconds"))
-        print(f"{c.section}/{c.name} seed {seed}: {shown}")
+        if distributed.is_main():
+            shown = ", ".join(
+                f"{k} {v:.4g}" for k, v in run.items() if k not in {"seed", "seconds"}
+            )
+            print(f"{c.section}/{c.name} seed {seed}: {shown}")
     per_seed = pd.concat(histories)
     return runs, per_seed[["seed", *(c for c in HISTORY_COLUMNS if c in per_seed)]]
 
@@ -181,19 +187,22 @@ def run_condition(
 ) -> dict | None:
     """A train stage's whole job: train over `params.seeds` (resumable), then write
     results/<section>/<name>/ (histories, runs.csv, metrics.json with `info`) and drop the
-    checkpoints. A dry run trains two batches of one seed and writes nothing."""
+    checkpoints. A dry run trains two batches of one seed and writes nothing; so does every
+    data-parallel rank but the first."""
     c = condition
     checkpoint_dir = CHECKPOINTS / c.section / c.name
     runs, per_seed = train_over_seeds(
         c,
         splits,
         params.seeds,
-        device=resolve_device(params.device),
+        device=resolve_device(params),
         checkpoint_dir=checkpoint_dir,
         fingerprint=digest(c.config),
         measure=measure,
         dry_run=dry_run,
     )
+    if not distributed.is_main():
+        return None
     if dry_run:
         print(f"dry run of {c.section}/{c.name} passed: params valid, data loaded, a step trained")
         return None
