@@ -9,12 +9,13 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # Tests never talk to W&B; stages run offline unless the user is logged in (see README).
 TEST_ENV := WANDB_MODE=disabled
 
-.PHONY: help venv data repro test test-slow lint format paper paper-check bench clean-venv
+.PHONY: help venv system-deps data repro test test-slow lint format paper paper-check bench clean-venv
 
 help:
 	@echo "make repro   - set up .venv, fetch data, run the whole pipeline (dvc repro)"
 	@echo "make test    - set up .venv, lint, run the test suite"
 	@echo "make data    - fetch the raw data the selected profile needs into data/raw"
+	@echo "make system-deps - Debian packages some tests use (chromium, postgresql; as root)"
 	@echo "make lint    - ruff check + format check"
 	@echo "make paper   - render the paper (Quarto when installed)"
 	@echo "make bench   - loop-overhead and no-op pipeline benchmarks (bench/results/)"
@@ -26,6 +27,16 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
+
+# The browser test (paper in headless Chromium) and the shared-Optuna test (a real PostgreSQL
+# server) skip, saying why, where these are missing; CI installs them here.
+SYSTEM_PACKAGES := chromium postgresql
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 data: $(STAMP)
 	$(BIN)/dlrepro fetch

@@ -16,14 +16,13 @@ Writes bench/results/loop_overhead.json (with the machine it ran on) and prints 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from common import write_result
 from torch import nn
 
 from dlrepro.config import TrainConfig
@@ -34,7 +33,6 @@ from dlrepro.models.rnn import LSTMClassifier, TokenLSTM
 from dlrepro.models.transfer import InputAdapter, TransferNet, build_base, dense_head
 from dlrepro.training.loop import batches, evaluate, fit, make_optimizer
 
-OUT = Path(__file__).parent / "results" / "loop_overhead.json"
 TRAIN = TrainConfig(epochs=1, batch_size=64, lr=0.01, optimizer="sgd", momentum=0.9, patience=99)
 
 
@@ -151,26 +149,17 @@ def main() -> None:
             }
         )
     result = {
-        "benchmark": "loop_overhead",
         "target": "dlrepro loop within 5% of a bare PyTorch loop",
         "settings": vars(args),
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-        },
         "results": rows,
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    write_result("loop_overhead", result)
     print(f"{'model':<18}{'bare samples/s':>16}{'dlrepro samples/s':>19}{'overhead':>10}")
     for row in rows:
         print(
             f"{row['model']:<18}{row['bare_samples_per_s']:>16}"
             f"{row['dlrepro_samples_per_s']:>19}{row['overhead_pct']:>9}%"
         )
-    print(f"written {OUT}")
 
 
 if __name__ == "__main__":

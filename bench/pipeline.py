@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import statistics
 import subprocess
@@ -25,6 +23,8 @@ import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+
+from common import machine
 
 OUT = Path(__file__).parent / "results" / "pipeline.json"
 STAGE = re.compile(r"^(\d\d:\d\d:\d\d) Running stage '([^']+)'")
@@ -73,11 +73,7 @@ def main() -> None:
     parser.add_argument("--log", type=Path)
     args = parser.parse_args()
     result = json.loads(OUT.read_text()) if OUT.exists() else {"benchmark": "pipeline"}
-    result["machine"] = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-    }
+    result["machine"] = machine()
     if args.full or args.log:
         lines = full_run() if args.full else args.log.read_text().splitlines()
         times = stage_times(lines)

@@ -1,15 +1,13 @@
 """The paper must be complete without Quarto: everything it cites is a DVC output."""
 
+import json
 from pathlib import Path
 
-from dlrepro.paper_assets import (
-    check_equal,
-    check_manuscript,
-    check_orderings,
-    check_similar,
-    compare,
-    dvc_output_paths,
-)
+import pytest
+
+from dlrepro import claims
+from dlrepro.claims import compare
+from dlrepro.paper_assets import check_manuscript, dvc_output_paths
 
 from .conftest import REPO
 
@@ -28,15 +26,18 @@ def test_missing_var_include_and_figure_are_reported(tmp_path):
     (paper / "index.qmd").write_text(
         "{{< var s1.acc >}} {{< var s1.missing >}} {{< var s1 >}}\n"
         "{{< include generated/t.md >}}\n{{< include stray.md >}}\n"
-        "![a](figures/none.png){#fig-a}\n"
+        "![a {{< var source.fig-a >}}](figures/none.png){#fig-a}\n"
+        "![b](generated/t.md){#fig-b}\n"
     )
     outs = [paper / "_variables.yml", paper / "generated", paper / "figures"]
     problems = check_manuscript(paper, outs)
     assert problems == [
         "index.qmd: var 's1.missing' is not a value in _variables.yml",
         "index.qmd: var 's1' is not a value in _variables.yml",
+        "index.qmd: var 'source.fig-a' is not a value in _variables.yml",
         "index.qmd: include stray.md is not a DVC output",
         "index.qmd: figure figures/none.png is not a DVC output",
+        "index.qmd: caption of fig-b lacks {{< var source.fig-b >}}",
     ]
 
 
@@ -92,14 +93,22 @@ def test_claims_can_compare_two_metrics_and_check_equality():
         "lstm": {"probe_1": {"mean": 0.2, "std": 0.01}, "probe_2": {"mean": 0.7, "std": 0.01}},
         "pool": {"probe_1": {"mean": 0.4, "std": 0.1}, "probe_2": {"mean": 0.4, "std": 0.1}},
     }
-    tally = {"holds": 0, "fails": 0, "inconclusive": 0}
     claim = {"higher": "lstm", "higher_metric": "probe_2", "lower": "lstm", "metric": "probe_1"}
-    (row,) = check_orderings([{**claim, "says": "separates"}], metrics, 3, tally)
-    assert "`lstm` probe_2 > `lstm` probe_1" in row and row.endswith("| holds |")
+    (record,) = claims.orderings([{**claim, "says": "separates"}], metrics, 3)
+    assert record["checked"] == "`lstm` probe_2 > `lstm` probe_1"
+    assert record["verdict"] == "holds" and record["difference"] == pytest.approx(0.5)
     same = {"run": "pool", "metrics": ["probe_1", "probe_2"], "says": "same"}
-    rows = check_equal([same, {**same, "run": "lstm"}], metrics, tally)
-    assert rows[0].endswith("| holds |") and rows[1].endswith("| fails |")
-    assert tally == {"holds": 2, "fails": 1, "inconclusive": 0}
+    records = claims.equal([same, {**same, "run": "lstm"}], metrics)
+    assert [r["verdict"] for r in records] == ["holds", "fails"]
+    assert claims.tally([record, *records]) == {"holds": 2, "fails": 1, "inconclusive": 0}
+    row = claims.table([record])[-1]
+    assert row == "| separates | `lstm` probe_2 > `lstm` probe_1 | +0.5 ± 0.016 | holds |"
+
+
+def test_claims_of_runs_params_do_not_define_are_left_out():
+    metrics = {"a": {"acc": {"mean": 0.9, "std": 0.0}}}
+    claim = {"higher": "a", "lower": "dropped_by_an_ablation", "metric": "acc", "says": "x"}
+    assert claims.orderings([claim], metrics, 3) == []
 
 
 def test_similarity_claims_need_the_whole_band_inside_the_tolerance():
@@ -109,12 +118,29 @@ def test_similarity_claims_need_the_whole_band_inside_the_tolerance():
         "far": {"mae": {"mean": 0.070, "std": 0.001}},
         "noisy": {"mae": {"mean": 0.052, "std": 0.01}},
     }
-    tally = {"holds": 0, "fails": 0, "inconclusive": 0}
-    claims = [
+    register = [
         {"runs": ["close", "a"], "metric": "mae", "rel_tolerance": 0.1, "says": "similar"},
         {"runs": ["far", "a"], "metric": "mae", "rel_tolerance": 0.1, "says": "similar"},
         {"runs": ["noisy", "a"], "metric": "mae", "rel_tolerance": 0.1, "says": "similar"},
     ]
-    rows = check_similar(claims, metrics, 3, tally)
-    assert [row.rsplit("|", 2)[1].strip() for row in rows] == ["holds", "fails", "inconclusive"]
-    assert "`close` ≈ `a` on mae within 10%" in rows[0]
+    records = claims.similar(register, metrics, 3)
+    assert [r["verdict"] for r in records] == ["holds", "fails", "inconclusive"]
+    assert records[0]["checked"] == "`close` ≈ `a` on mae within 10%"
+
+
+def test_every_checked_claim_is_in_the_paper(monkeypatch):
+    """The committed claims stage output, section by section, is what the paper's claims
+    tables show (the tuning verdicts in the tuning table)."""
+    monkeypatch.chdir(REPO)
+    records = json.loads((REPO / "results" / "claims" / "claims.json").read_text())
+    summary = json.loads((REPO / "results" / "claims" / "summary.json").read_text())
+    assert sum(summary["all"].values()) == len(records) > 0
+    generated = REPO / "paper" / "generated"
+    shown = {path.name: path.read_text() for path in generated.glob("*.md")}
+    for record in records:
+        table = "tune_table.md" if record["section"] == "tune" else f"{record['section']}_claims.md"
+        assert record["says"] in shown[table], record
+    index = (REPO / "paper" / "index.qmd").read_text()
+    for section in claims.SECTIONS:
+        table = "tune_table.md" if section == "tune" else f"{section}_claims.md"
+        assert f"generated/{table}" in index

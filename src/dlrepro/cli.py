@@ -9,6 +9,7 @@ dlrepro s4 prepare|autoencoder|denoise        Section 4 stages
 dlrepro s5 prepare|classifier|generate|colourise  Section 5 stages
 dlrepro s6 run|figures               Section 6 stages
 dlrepro tune study|train --study NAME  an Optuna study (tune.studies), its tuned training run
+dlrepro claims                       check every claim of the report on the current outputs
 dlrepro paper-assets                 values, tables and figures for the Quarto paper
 dlrepro paper-check                  prove the paper cites only existing DVC outputs
 dlrepro render-paper                 HTML + PDF: Quarto if installed, else pandoc + Typst
@@ -169,6 +170,12 @@ def _s6(params: Params, args: argparse.Namespace) -> None:
         raise SystemExit("s6 run needs --agent sb3, or --agent tabular|dqn with --policy")
 
 
+def _claims(params: Params, args: argparse.Namespace) -> None:
+    from dlrepro.claims import write
+
+    write(params)
+
+
 def _paper_assets(params: Params, args: argparse.Namespace) -> None:
     from dlrepro.paper_assets import write_assets
 
@@ -242,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     tune.add_argument("--study", required=True, help="a key of tune.studies")
     tune.add_argument("--dry-run", action="store_true", help="check the space; run no trial")
     tune.set_defaults(run=_tune)
+    commands.add_parser(
+        "claims", help="check the report's claims on the current outputs"
+    ).set_defaults(run=_claims)
     commands.add_parser("paper-assets", help="write paper values, tables and figures").set_defaults(
         run=_paper_assets
     )

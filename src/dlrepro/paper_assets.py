@@ -2,13 +2,13 @@
 
 Writes paper/_variables.yml (read by `{{< var ... >}}`) and markdown includes under
 paper/generated/, all derived from DVC outputs and paper/report_values.yaml (the report's own
-numbers). `check_manuscript` proves, without Quarto, that everything the paper cites exists.
+numbers), with the verdicts of the claims stage (results/claims/claims.json) set as tables.
+`check_manuscript` proves, without Quarto, that everything the paper cites exists.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import platform
 import re
 import subprocess
@@ -18,9 +18,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from dlrepro import claims
 from dlrepro.config import ArchConfig, Params, digest
 from dlrepro.paths import PAPER, RESULTS
-from dlrepro.results import read_json
+from dlrepro.results import load_metrics, read_json
 
 GENERATED = PAPER / "generated"
 VARIABLES = PAPER / "_variables.yml"
@@ -41,124 +42,8 @@ def pm(summary: dict[str, float], digits: int = 3) -> str:
     return f"{summary['mean']:.{digits}f} ± {summary['std']:.{digits}f}"
 
 
-def compare(higher: dict, lower: dict, n_seeds: int) -> tuple[str, float, float]:
-    """Verdict on 'higher > lower' from two {mean, std} summaries over n seeds.
-
-    holds / fails when the difference of means exceeds two standard errors in either direction,
-    inconclusive otherwise (always with a single seed, which has no spread to judge by).
-    """
-    diff = higher["mean"] - lower["mean"]
-    se = math.sqrt((higher["std"] ** 2 + lower["std"] ** 2) / n_seeds)
-    if n_seeds < 2 or abs(diff) <= 2 * se:
-        return "inconclusive", diff, se
-    return ("holds" if diff > 0 else "fails"), diff, se
-
-
-CLAIMS_HEADER = [
-    "| The report says | Checked as | Difference (± 2 s.e.) | Verdict |",
-    "|---|---|---:|---|",
-]
-
-
-def check_orderings(
-    claims: list[dict], metrics: dict[str, dict], n_seeds: int, tally: dict[str, int]
-) -> list[str]:
-    """One table row per 'A > B on metric' claim; counts verdicts into `tally`."""
-    rows = []
-    for claim in claims:
-        metric = claim["metric"]
-        # `higher_metric` compares two metrics of runs (often one run's two probe scores).
-        higher_metric = claim.get("higher_metric", metric)
-        verdict, diff, se = compare(
-            metrics[claim["higher"]][higher_metric], metrics[claim["lower"]][metric], n_seeds
-        )
-        tally[verdict] += 1
-        checked = (
-            f"`{claim['higher']}` > `{claim['lower']}` on {metric}"
-            if higher_metric == metric
-            else f"`{claim['higher']}` {higher_metric} > `{claim['lower']}` {metric}"
-        )
-        rows.append(f"| {claim['says']} | {checked} | {diff:+.3g} ± {2 * se:.2g} | {verdict} |")
-    return rows
-
-
-EQUAL_TOLERANCE = 1e-4
-
-
-def check_equal(claims: list[dict], metrics: dict[str, dict], tally: dict[str, int]) -> list[str]:
-    """One table row per 'this run gives the same value for both metrics' claim."""
-    rows = []
-    for claim in claims:
-        first, second = (metrics[claim["run"]][m]["mean"] for m in claim["metrics"])
-        verdict = "holds" if abs(first - second) <= EQUAL_TOLERANCE else "fails"
-        tally[verdict] += 1
-        rows.append(
-            f"| {claim['says']} | `{claim['run']}` {' = '.join(claim['metrics'])} within "
-            f"{EQUAL_TOLERANCE:g} | {first - second:+.3g} | {verdict} |"
-        )
-    return rows
-
-
-def check_similar(
-    claims: list[dict], metrics: dict[str, dict], n_seeds: int, tally: dict[str, int]
-) -> list[str]:
-    """One table row per 'these two runs give a similar value' claim: holds when the difference
-    with its 2-s.e. band lies within `rel_tolerance` of the second run's mean, fails when the
-    band lies wholly outside it, inconclusive otherwise (and always with a single seed)."""
-    rows = []
-    for claim in claims:
-        first, second = claim["runs"]
-        a, b = metrics[first][claim["metric"]], metrics[second][claim["metric"]]
-        diff = a["mean"] - b["mean"]
-        se = math.sqrt((a["std"] ** 2 + b["std"] ** 2) / n_seeds)
-        tolerance = claim["rel_tolerance"] * abs(b["mean"])
-        verdict = "inconclusive"
-        if n_seeds >= 2 and abs(diff) + 2 * se <= tolerance:
-            verdict = "holds"
-        elif n_seeds >= 2 and abs(diff) - 2 * se > tolerance:
-            verdict = "fails"
-        tally[verdict] += 1
-        rows.append(
-            f"| {claim['says']} | `{first}` ≈ `{second}` on {claim['metric']} within "
-            f"{claim['rel_tolerance']:.0%} | {diff:+.3g} ± {2 * se:.2g} | {verdict} |"
-        )
-    return rows
-
-
-CHANCE_TOLERANCE = 0.02
-
-
-def at_chance(summary: dict[str, float], n_classes: int) -> bool:
-    """Whether a mean accuracy is within CHANCE_TOLERANCE of guessing among n classes."""
-    return abs(summary["mean"] - 1 / n_classes) <= CHANCE_TOLERANCE
-
-
-def check_chance(
-    claims: list[dict], metrics: dict[str, dict], n_classes: int, tally: dict[str, int]
-) -> list[str]:
-    """One table row per 'this run stays at chance accuracy' claim (within CHANCE_TOLERANCE)."""
-    chance = 1 / n_classes
-    rows = []
-    for claim in claims:
-        acc = metrics[claim["run"]][claim["metric"]]
-        verdict = "holds" if at_chance(acc, n_classes) else "fails"
-        tally[verdict] += 1
-        rows.append(
-            f"| {claim['says']} | `{claim['run']}` {claim['metric']} within {CHANCE_TOLERANCE} "
-            f"of chance ({chance:.2f}) | {acc['mean'] - chance:+.3g} | {verdict} |"
-        )
-    return rows
-
-
-def _load_metrics(section: str, names, prefix: str = "") -> dict[str, dict]:
-    """metrics.json of results/<section>/<prefix><name> for each name, keyed by name."""
-    return {
-        name: read_json(RESULTS / section / f"{prefix}{name}" / "metrics.json") for name in names
-    }
-
-
 def _s1_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
-    metrics = _load_metrics("s1", params.s1.variants)
+    metrics = load_metrics("s1", params.s1.variants)
     manifest = read_json(Path("data/prepared/s1/manifest.json"))
     counts = manifest["counts"]
     config = {
@@ -182,11 +67,7 @@ def _s1_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             f"| {row['label']} | {row['val_acc']:.2f} | {pm(m['best_val_acc'])} "
             f"| {pm(m['test_acc'])} | {m['epochs']['mean']:.1f} | {pm(m['train_val_gap'])} |"
         )
-    tally = {"holds": 0, "fails": 0, "inconclusive": 0}
-    claims = CLAIMS_HEADER + check_orderings(report["orderings"], metrics, len(params.seeds), tally)
-    claims += check_chance(report["chance"], metrics, len(manifest["classes"]), tally)
-    values = {"config": config, "claims": tally}
-    return values, {"s1_table1.md": table, "s1_claims.md": claims}
+    return {"config": config}, {"s1_table1.md": table}
 
 
 def _reported(row: dict, key: str, fmt: str) -> str:
@@ -224,11 +105,6 @@ def beside_report(
     return lines
 
 
-def defined(claims: list[dict], metrics: dict[str, dict]) -> list[dict]:
-    """The ordering claims whose two runs params.yaml defines (an ablation may drop some)."""
-    return [c for c in claims if c["higher"] in metrics and c["lower"] in metrics]
-
-
 def _weights_sentence(arch: str, arch_cfg: ArchConfig) -> str:
     """Where `arch`'s pretrained base came from, read from the pretraining stage's record."""
     from dlrepro.experiments.s2_cnn_regimes import ARCH_NAMES
@@ -254,7 +130,7 @@ def _s2_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
     from dlrepro.experiments.s2_cnn_regimes import ARCH_NAMES
 
     cfg = params.s2
-    metrics = _load_metrics("s2", cfg.regimes)
+    metrics = load_metrics("s2", cfg.regimes)
     manifest = read_json(Path("data/prepared/s2/target/manifest.json"))
     reported = {row["regime"]: row for row in report["table2"]}
     table = [
@@ -273,21 +149,6 @@ def _s2_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             f"| {report_value('sec_per_epoch', '.2f')} | {pm(m['sec_per_epoch'], 2)} "
             f"| {report_value('ms_per_image', '.3f')} | {pm(m['ms_per_image'], 3)} |"
         )
-    tally = {"holds": 0, "fails": 0, "inconclusive": 0}
-    orderings = [
-        {
-            **claim,
-            "higher": claim["higher"].format(arch=arch),
-            "lower": claim["lower"].format(arch=arch),
-            "says": f"{claim['says']} ({ARCH_NAMES[arch]})",
-        }
-        for arch in ("vgg16", "efficientnet_lite0")
-        for claim in report["orderings"]
-        if all(claim[k].format(arch=arch) in metrics for k in ("higher", "lower"))
-    ]
-    orderings += report["between_archs"]
-    claims = CLAIMS_HEADER + check_orderings(orderings, metrics, len(params.seeds), tally)
-    claims += check_chance(report["chance"], metrics, len(manifest["classes"]), tally)
     weights = [_weights_sentence(arch, arch_cfg) for arch, arch_cfg in cfg.archs.items()]
     counts = manifest["counts"]
     values = {
@@ -305,9 +166,8 @@ def _s2_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             "optimizer": cfg.train.optimizer,
             "lr": cfg.train.lr,
         },
-        "claims": tally,
     }
-    includes = {"s2_table2.md": table, "s2_claims.md": claims, "s2_weights.md": weights}
+    includes = {"s2_table2.md": table, "s2_weights.md": weights}
     return values, includes
 
 
@@ -321,66 +181,44 @@ def _fmt_params(best: dict) -> str:
     )
 
 
-OUTCOMES = {
-    "holds": "tuning removes the shortfall, so the explanation holds",
-    "fails": "the shortfall survives tuning, so these hyperparameters do not explain it",
-    "inconclusive": "the report-setting run shows no shortfall at this scale, so there is "
-    "nothing for tuning to explain",
-}
+def _checked(section: str) -> list[claims.Claim]:
+    """The claims stage's records of one section."""
+    return [r for r in read_json(claims.OUT / "claims.json") if r["section"] == section]
 
 
 def _tune_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
-    """Each study's question: was there a shortfall at the report's setting, and does it
-    survive tuning? Decided over seeds with `compare` (or the chance tolerance)."""
-    n_seeds = len(params.seeds)
+    """Each study's question (was there a shortfall at the report's setting, and does it
+    survive tuning?) as the claims stage decided it, beside the study's outcome."""
     table = [
         "| The report's explanation | Reference | Report setting | Tuned | Best params "
         "| Trials (pruned) | Verdict |",
         "|---|---|---:|---:|---|---:|---|",
     ]
     values: dict = {}
-    tally = {"holds": 0, "fails": 0, "inconclusive": 0}
-    for name, question in report["questions"].items():
-        spec = params.tune.studies[name]
-        metric = question["metric"]
+    for record in _checked("tune"):
+        name = record["study"]
+        question = report["questions"][name]
         study = read_json(RESULTS / "tune" / name / "metrics.json")
         best = _fmt_params(read_json(RESULTS / "tune" / name / "best_params.json"))
-        runs = _load_metrics(spec.section, [spec.condition, f"{spec.condition}_tuned"])
-        setting, tuned = runs[spec.condition][metric], runs[f"{spec.condition}_tuned"][metric]
-        if question["reference"] == "chance":
-            n_classes = len(read_json(Path(question["manifest"]))["classes"])
-            ref = {"mean": 1 / n_classes, "std": 0.0}
-            ref_label = "chance"
-
-            def short(run: dict, n_classes: int = n_classes) -> bool:
-                return at_chance(run, n_classes)
-        else:
-            ref = _load_metrics(spec.section, [question["reference"]])[question["reference"]]
-            ref = ref[metric]
-            ref_label = f"`{question['reference']}`"
-
-            def short(run: dict, ref: dict = ref) -> bool:
-                return compare(run, ref, n_seeds)[0] == "fails"
-
-        outcome = "inconclusive" if not short(setting) else "fails" if short(tuned) else "holds"
-        tally[outcome] += 1
+        ref, setting, tuned = record["reference"], record["setting"], record["tuned"]
+        label = record["reference_label"]
         values[name] = {
             "best_params": best,
             "n_trials": study["n_trials"],
             "n_pruned": study["n_pruned"],
             "verdict": (
-                f"{question['subject']} reaches {tuned['mean']:.3f} {metric} with {best} "
-                f"against {setting['mean']:.3f} at the report's setting and "
-                f"{ref['mean']:.3f} for {ref_label.strip('`')} "
+                f"{question['subject']} reaches {tuned['mean']:.3f} {question['metric']} with "
+                f"{best} against {setting['mean']:.3f} at the report's setting and "
+                f"{ref['mean']:.3f} for {label} "
                 f"({(tuned['mean'] - ref['mean']) * 100:+.1f} points after tuning): "
-                f"{OUTCOMES[outcome]}."
+                f"{record['outcome']}."
             ),
         }
+        shown_label = label if label == "chance" else f"`{label}`"
         table.append(
-            f"| {question['says']} | {ref_label}: {pm(ref)} | {pm(setting)} | {pm(tuned)} "
-            f"| {best} | {study['n_trials']} ({study['n_pruned']}) | {outcome} |"
+            f"| {record['says']} | {shown_label}: {pm(ref)} | {pm(setting)} | {pm(tuned)} "
+            f"| {best} | {study['n_trials']} ({study['n_pruned']}) | {record['verdict']} |"
         )
-    values["claims"] = tally
     return values, {"tune_table.md": table}
 
 
@@ -389,7 +227,7 @@ def _s6_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
 
     cfg = params.s6
     names = [run_name(agent, policy) for agent in ("tabular", "dqn") for policy in POLICIES]
-    metrics = _load_metrics("s6", [*names, "sb3"])
+    metrics = load_metrics("s6", [*names, "sb3"])
     table = [
         "| Agent | Exploration | Episodes to threshold | Runs reaching it | Final return "
         "| Greedy return | Curve mean (AUC) | Roughness |",
@@ -406,18 +244,6 @@ def _s6_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             f"| {m['reached']['mean']:.0%} | {pm(m['final_return'], 1)} "
             f"| {pm(m['eval_return'], 1)} | {pm(m['auc'], 1)} | {pm(m['roughness'], 1)} |"
         )
-    tally = {"holds": 0, "fails": 0, "inconclusive": 0}
-    claims = [
-        {
-            **claim,
-            "higher": run_name(agent, claim["higher"]),
-            "lower": run_name(agent, claim["lower"]),
-            "says": f"{claim['says']} ({agent})",
-        }
-        for agent in ("tabular", "dqn")
-        for claim in report["orderings"]
-    ]
-    lines = CLAIMS_HEADER + check_orderings(claims, metrics, len(params.seeds), tally)
     values = {
         "config": {
             "temperature": cfg.temperature,
@@ -432,9 +258,8 @@ def _s6_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             "eval_episodes": cfg.eval_episodes,
         },
         "sb3_eval_return": pm(metrics["sb3"]["eval_return"], 1),
-        "claims": tally,
     }
-    return values, {"s6_table.md": table, "s6_claims.md": lines}
+    return values, {"s6_table.md": table}
 
 
 def _s3_config(params: Params) -> dict:
@@ -499,9 +324,6 @@ def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
     from dlrepro.experiments.s3_rnn import bleu_key
 
     cfg = params.s3
-    n_seeds = len(params.seeds)
-    tally = {"holds": 0, "fails": 0, "inconclusive": 0}
-
     airline = read_json(RESULTS / "s3" / "airline.json")
     windows = {f"window_{w}": airline[f"window_{w}"] for w in cfg.airline.windows}
     airline_table = ["| Forecast | Test RMSE | Test MAE |", "|---|---:|---:|"]
@@ -513,14 +335,7 @@ def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
     for name, label in [("persistence", "last month"), ("seasonal_naive", "same month last year")]:
         m = airline[name]
         airline_table.append(f"| Baseline: {label} | {m['test_rmse']:.1f} | {m['test_mae']:.1f} |")
-    claims = CLAIMS_HEADER + check_orderings(
-        defined(report["airline"], windows),
-        windows,
-        n_seeds,
-        tally,
-    )
-
-    sentiment = _load_metrics("s3", cfg.sentiment.models, prefix="sentiment_")
+    sentiment = load_metrics("s3", cfg.sentiment.models, prefix="sentiment_")
     table3 = beside_report(
         "Model",
         sentiment,
@@ -533,11 +348,9 @@ def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             ("Probe 2", "probe_2", 3, True),
         ],
     )
-    claims += check_orderings(report["sentiment"], sentiment, n_seeds, tally)
-    claims += check_equal(report["same_score"], sentiment, tally)
 
     levels = list(cfg.textgen.levels)
-    textgen = _load_metrics("s3", levels, prefix="textgen_")
+    textgen = load_metrics("s3", levels, prefix="textgen_")
     temperatures = cfg.textgen.temperatures
     bleu = [
         "| Temperature | "
@@ -554,43 +367,6 @@ def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             for level in levels
         ]
         bleu.append(f"| {t:g} | " + " | ".join(cells) + " |")
-    low, high, one = (
-        bleu_key("words", min(temperatures)),
-        bleu_key("words", max(temperatures)),
-        bleu_key("words", 1.0 if 1.0 in temperatures else max(temperatures)),
-    )
-    says = report["textgen"]
-    textgen_claims = [
-        {
-            "higher": level,
-            "higher_metric": low,
-            "lower": level,
-            "metric": high,
-            "says": f"{says['falls_with_temperature']} ({level}-level)",
-        }
-        for level in levels
-    ]
-    if {"word", "char"} <= set(levels):
-        textgen_claims += [
-            {
-                "higher": "word",
-                "lower": "char",
-                "metric": key,
-                "says": f"{says['word_beats_char']} (on words, T = {t:g})",
-            }
-            for key, t in ((low, min(temperatures)), (one, 1.0))
-        ]
-        textgen_claims.append(
-            {
-                "higher": "word",
-                "higher_metric": one,
-                "lower": "char",
-                "metric": one.replace("words", "chars"),
-                "says": says["char_units"],
-            }
-        )
-    claims += check_orderings(textgen_claims, textgen, n_seeds, tally)
-
     samples = {
         level: pd.read_csv(RESULTS / "s3" / f"textgen_{level}" / "samples.csv") for level in levels
     }
@@ -619,24 +395,20 @@ def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
         "persistence_rmse": f"{airline['persistence']['test_rmse']:.1f}",
         "seasonal_naive_rmse": f"{airline['seasonal_naive']['test_rmse']:.1f}",
         **{f"{level}_perplexity": pm(textgen[level]["test_perplexity"], 1) for level in levels},
-        "claims": tally,
     }
     includes = {
         "s3_airline.md": airline_table,
         "s3_table3.md": table3,
         "s3_bleu.md": bleu,
         "s3_samples.md": examples,
-        "s3_claims.md": claims,
     }
     return values, includes
 
 
 def _s4_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
     cfg = params.s4
-    n_seeds = len(params.seeds)
-    tally = {"holds": 0, "fails": 0, "inconclusive": 0}
     manifest = read_json(Path("data/prepared/s4/manifest.json"))
-    codes = _load_metrics("s4", cfg.encoders, prefix="autoencoder_")
+    codes = load_metrics("s4", cfg.encoders, prefix="autoencoder_")
     table4 = beside_report(
         "Method",
         codes,
@@ -649,11 +421,7 @@ def _s4_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             ("Train acc.", "train_acc", 3, True),
         ],
     )
-    claims = CLAIMS_HEADER + check_orderings(
-        defined(report["orderings"], codes), codes, n_seeds, tally
-    )
-
-    denoise = _load_metrics("s4", cfg.denoise.losses, prefix="denoise_")
+    denoise = load_metrics("s4", cfg.denoise.losses, prefix="denoise_")
     table5 = beside_report(
         "Training loss",
         denoise,
@@ -666,7 +434,6 @@ def _s4_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             ("Test SSIM", "test_ssim", 3, False),
         ],
     )
-    claims += check_orderings(defined(report["denoise"], denoise), denoise, n_seeds, tally)
 
     erratum = report["erratum"]
     reproduced = codes.get(erratum["encoder"])
@@ -710,11 +477,10 @@ def _s4_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             ),
         },
         "noisy_test_mse": f"{next(iter(denoise.values()))['noisy_test_mse']:.4f}",
-        "claims": tally,
     }
     if "pca" in codes:
         values["pca_explained_percent"] = round(100 * codes["pca"]["explained_variance"]["mean"], 1)
-    return values, {"s4_table4.md": table4, "s4_table5.md": table5, "s4_claims.md": claims}
+    return values, {"s4_table4.md": table4, "s4_table5.md": table5}
 
 
 def _s5_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
@@ -722,10 +488,8 @@ def _s5_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
     from dlrepro.experiments.s5_generative import COLOURISERS
 
     cfg = params.s5
-    n_seeds = len(params.seeds)
-    tally = {"holds": 0, "fails": 0, "inconclusive": 0}
     classifier = read_json(RESULTS / "s5" / "classifier" / "metrics.json")
-    generative = _load_metrics("s5", cfg.models, prefix="generate_")
+    generative = load_metrics("s5", cfg.models, prefix="generate_")
     table6 = beside_report(
         "Model",
         generative,
@@ -736,12 +500,8 @@ def _s5_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
     table6.append(
         f"| Real test digits (the ceiling) | — | — | — | {pm(classifier['real_is'], 2)} |"
     )
-    claims = CLAIMS_HEADER + check_orderings(
-        defined(report["orderings"], generative), generative, n_seeds, tally
-    )
-
     colour_cfg = cfg.colourise
-    colourisers = _load_metrics("s5", colour_cfg.models, prefix="colourise_")
+    colourisers = load_metrics("s5", colour_cfg.models, prefix="colourise_")
     says = report["colourise"]
     colour = ["| Model | Test MAE (report) | Test MAE | Train MAE |", "|---|---:|---:|---:|"]
     for name, m in colourisers.items():
@@ -751,12 +511,6 @@ def _s5_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             f"| {COLOURISERS[kind]} | {reported_mae} | {pm(m['test_mae'], 4)} "
             f"| {pm(m['train_mae'], 4)} |"
         )
-    claims += check_similar(
-        [c for c in says["similar"] if set(c["runs"]) <= set(colourisers)],
-        colourisers,
-        n_seeds,
-        tally,
-    )
     manifest = read_json(Path("data/prepared/s5/colour/manifest.json"))
     photo_facts = {
         "imagenet_photos": len(colour_photos.IMAGENET_MEMBERS),
@@ -786,9 +540,8 @@ def _s5_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             "l1_weight": colour_cfg.l1_weight,
             "colour_epochs": colour_cfg.train.epochs,
         },
-        "claims": tally,
     }
-    return values, {"s5_table6.md": table6, "s5_colourise.md": colour, "s5_claims.md": claims}
+    return values, {"s5_table6.md": table6, "s5_colourise.md": colour}
 
 
 def _table_cell(text: str) -> str:
@@ -796,14 +549,14 @@ def _table_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
 
 
-SECTIONS = {  # key in report_values.yaml and _variables.yml: (title, asset builder)
-    "s1": ("1 Network training", _s1_assets),
-    "s2": ("2 CNN training regimes", _s2_assets),
-    "s3": ("3 Recurrent networks", _s3_assets),
-    "s4": ("4 Autoencoders", _s4_assets),
-    "s5": ("5 Generative models", _s5_assets),
-    "s6": ("6 Q-learning", _s6_assets),
-    "tune": ("Explanations tested by tuning", _tune_assets),
+BUILDERS = {  # a key of report_values.yaml, _variables.yml and claims.SECTIONS: its assets
+    "s1": _s1_assets,
+    "s2": _s2_assets,
+    "s3": _s3_assets,
+    "s4": _s4_assets,
+    "s5": _s5_assets,
+    "s6": _s6_assets,
+    "tune": _tune_assets,
 }
 
 
@@ -837,31 +590,117 @@ def provenance(params: Params) -> list[str]:
     return ["| | |", "|---|---|", *(f"| {key} | `{value}` |" for key, value in rows)]
 
 
+def labelled_assets(paper_dir: Path) -> dict[str, tuple[Path, str]]:
+    """label -> (file shown, caption) for every labelled figure and table of the manuscript."""
+    found = {}
+    for source in sorted(paper_dir.glob("*.qmd")):
+        text = source.read_text()
+        for match in [*LABELLED_FIGURE.finditer(text), *LABELLED_TABLE.finditer(text)]:
+            found[match["label"]] = (source.parent / match["path"], match["caption"])
+    return found
+
+
+def _stages(root: Path) -> list[tuple[str, list[str], list[Path]]]:
+    """(name, dep paths as written, resolved out paths) of every DVC stage."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return [
+            (
+                stage.addressing,
+                [dep.def_path for dep in stage.deps],
+                [Path(out.fs_path).resolve() for out in stage.outs],
+            )
+            for stage in repo.index.stages
+        ]
+
+
+def _code_link(deps: list[str]) -> str:
+    """A link to the module a stage runs: the first module its deps list (dvc.yaml lists a
+    stage's own module before the ones it builds on)."""
+    module = next(d for d in deps if d.startswith("src/") and d.endswith(".py"))
+    return f"[`{module}`]({REPO_FROM_RENDER}{module})"
+
+
+def source_notes(paper_dir: Path = PAPER, root: Path = Path(".")) -> dict[str, str]:
+    """label -> the caption's closing note naming the DVC stage that made the figure or table
+    and linking its code. Tables set by paper_assets name the stages whose results they show
+    (results/<section>/, from the file's name) or the claims stage."""
+    stages = _stages(root)
+
+    def made_by(path: Path) -> tuple[str, list[str]]:
+        path = path.resolve()
+        return next(
+            (name, deps)
+            for name, deps, outs in stages
+            if any(path.is_relative_to(out) for out in outs)
+        )
+
+    def stage_list(section: str) -> tuple[list[str], list[str]]:
+        """Stage names (foreach groups as name@*) writing results/<section>/, with deps."""
+        folder = (root / "results" / section).resolve()
+        names, deps = [], []
+        for name, stage_deps, outs in stages:
+            if any(out.is_relative_to(folder) for out in outs):
+                group = name.split("@")[0] + ("@*" if "@" in name else "")
+                if group not in names:
+                    names.append(group)
+                    deps += stage_deps
+        return names, deps
+
+    notes = {}
+    for label, (path, _) in labelled_assets(paper_dir).items():
+        name, deps = made_by(path)
+        if name != "paper_assets":
+            notes[label] = f"Stage `{name}`, code {_code_link(deps)}."
+            continue
+        if path.stem == "provenance":
+            notes[label] = f"Stage `paper_assets`, code {_code_link(deps)}."
+            continue
+        # s1_table1.md shows results/s1/; s1_claims.md and claims_summary.md, the verdicts.
+        section = "claims" if "claims" in path.stem else path.stem.split("_")[0]
+        origins, origin_deps = stage_list(section)
+        shown = ", ".join(f"`{n}`" for n in origins)
+        notes[label] = (
+            f"{'Stages' if len(origins) > 1 else 'Stage'} {shown} → `results/{section}/`, "
+            f"code {_code_link(origin_deps)}; set as a table by `paper_assets`."
+        )
+    return notes
+
+
+def claims_summary(counts: dict[str, dict[str, int]]) -> list[str]:
+    """The paper's summary table: claims per section and verdict (summary.json of `claims`)."""
+    lines = ["| Section | Claims | Hold | Fail | Inconclusive |", "|---|---:|---:|---:|---:|"]
+    for section, (title, _) in claims.SECTIONS.items():
+        tally = counts[section]
+        cells = [str(sum(tally.values())), *(str(tally[v]) for v in claims.VERDICTS)]
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    total = counts["all"]
+    cells = [str(sum(total.values())), *(str(total[v]) for v in claims.VERDICTS)]
+    lines.append("| **All** | " + " | ".join(f"**{c}**" for c in cells) + " |")
+    return lines
+
+
 def write_assets(params: Params) -> None:
     report = yaml.safe_load(REPORT_VALUES.read_text())
+    counts = read_json(claims.OUT / "summary.json")
     variables = {
         "profile": params.profile,
         "n_seeds": len(params.seeds),
         "seeds": ", ".join(map(str, params.seeds)),
         "data_source": params.data.source,
+        "claims": counts["all"],
+        "source": source_notes(),
     }
     GENERATED.mkdir(parents=True, exist_ok=True)
-    for section, (_, build) in SECTIONS.items():
+    for section, build in BUILDERS.items():
         values, includes = build(params, report[section])
-        variables[section] = values
+        variables[section] = {**values, "claims": counts[section]}
+        if section != "tune":  # the tuning table shows its verdicts itself
+            includes[f"{section}_claims.md"] = claims.table(_checked(section))
         for name, lines in includes.items():
             (GENERATED / name).write_text("\n".join(lines) + "\n")
-    verdicts = ("holds", "fails", "inconclusive")
-    totals = {v: sum(variables[s]["claims"][v] for s in SECTIONS) for v in verdicts}
-    variables["claims"] = totals
-    summary = ["| Section | Claims | Hold | Fail | Inconclusive |", "|---|---:|---:|---:|---:|"]
-    for section, (title, _) in SECTIONS.items():
-        tally = variables[section]["claims"]
-        cells = [str(sum(tally.values())), *(str(tally[v]) for v in verdicts)]
-        summary.append(f"| {title} | " + " | ".join(cells) + " |")
-    cells = [str(sum(totals.values())), *(str(totals[v]) for v in verdicts)]
-    summary.append("| **All** | " + " | ".join(f"**{c}**" for c in cells) + " |")
-    (GENERATED / "claims_summary.md").write_text("\n".join(summary) + "\n")
+    (GENERATED / "claims_summary.md").write_text("\n".join(claims_summary(counts)) + "\n")
     (GENERATED / "provenance.md").write_text("\n".join(provenance(params)) + "\n")
     VARIABLES.write_text(
         "# Written by the paper_assets stage from DVC outputs; do not edit.\n"
@@ -871,6 +710,17 @@ def write_assets(params: Params) -> None:
 
 
 VAR = re.compile(r"\{\{<\s*var\s+([\w.\-]+)\s*>\}\}")
+# A labelled figure or table of the manuscript: its label, the file it shows, its caption.
+LABELLED_FIGURE = re.compile(
+    r"!\[(?P<caption>[^\]]*)\]\((?P<path>[^)\s]+)\)\{#(?P<label>fig-[\w-]+)"
+)
+LABELLED_TABLE = re.compile(
+    r"^::: \{#(?P<label>tbl-[\w-]+)\}\n\{\{< include (?P<path>\S+) >\}\}(?P<caption>.*?)^:::",
+    re.M | re.S,
+)
+# Code links are written for the rendered page, paper/_render/index.html (Quarto's output-dir
+# and the fallback's): two levels below the repository root.
+REPO_FROM_RENDER = "../../"
 INCLUDE = re.compile(r"\{\{<\s*include\s+(\S+)\s*>\}\}")
 IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)[^)]*\)")
 
@@ -891,6 +741,8 @@ def check_manuscript(paper_dir: Path, dvc_outs: list[Path]) -> list[str]:
 
     Every `{{< var >}}` must resolve in _variables.yml, and every include and figure must exist
     and lie inside a DVC output, so nothing the paper shows is typed by hand or left stale.
+    Every labelled figure and table names its stage and code: its caption ends with
+    `{{< var source.<label> >}}` (written by `source_notes`).
     """
     problems = []
     variables_path = paper_dir / "_variables.yml"
@@ -920,6 +772,10 @@ def check_manuscript(paper_dir: Path, dvc_outs: list[Path]) -> list[str]:
         for target in IMAGE.findall(text):
             if not produced(source.parent / target):
                 problems.append(f"{source.name}: figure {target} is not a DVC output")
+        for match in [*LABELLED_FIGURE.finditer(text), *LABELLED_TABLE.finditer(text)]:
+            note = f"{{{{< var source.{match['label']} >}}}}"
+            if note not in match["caption"]:
+                problems.append(f"{source.name}: caption of {match['label']} lacks {note}")
     return problems
 
 

@@ -68,7 +68,10 @@ def number_references(text: str, figure_numbers: bool = True) -> str:
             labels[match["id"]] = f"{kind} {number}"
 
     def figure(match: re.Match) -> str:
-        return f"![{labels[match['id']]}: {match['caption']}]({match['path']}){{#{match['id']}}}"
+        caption = (
+            f"{labels[match['id']]}: {match['caption']}" if figure_numbers else match["caption"]
+        )
+        return f"![{caption}]({match['path']}){{#{match['id']}}}"
 
     def table(match: re.Match) -> str:
         *content, caption = match["body"].rstrip().split("\n\n")
@@ -84,18 +87,19 @@ def number_references(text: str, figure_numbers: bool = True) -> str:
     return REFERENCE.sub(reference, text)
 
 
-def manuscript(paper: Path) -> str:
-    """index.qmd with includes and vars filled in (cross-references still Quarto's)."""
+def _variables(paper: Path) -> dict:
     variables_file = paper / "_variables.yml"
     if not variables_file.exists():
         raise RenderError(f"{variables_file} is missing; run `dvc repro paper_assets`")
-    variables = yaml.safe_load(variables_file.read_text())
-    return fill_variables(expand_includes((paper / "index.qmd").read_text(), paper), variables)
+    return yaml.safe_load(variables_file.read_text())
 
 
-def resolve(paper: Path) -> str:
-    """index.qmd with includes, vars and cross-references resolved: plain pandoc markdown."""
-    return number_references(manuscript(paper))
+def resolve(paper: Path, figure_numbers: bool = True) -> str:
+    """index.qmd with includes, cross-references and vars resolved: plain pandoc markdown.
+    Vars are filled last: a caption's source note holds a link, which the figure pattern
+    would not read past."""
+    text = expand_includes((paper / "index.qmd").read_text(), paper)
+    return fill_variables(number_references(text, figure_numbers), _variables(paper))
 
 
 def _pandoc(source: str, to: str, paper: Path, *extra: str) -> str:
@@ -118,13 +122,12 @@ def render_fallback(paper: Path) -> list[Path]:
 
     out = paper / OUTPUT
     out.mkdir(exist_ok=True)
-    text = manuscript(paper)
-    source = number_references(text)
+    source = resolve(paper)
     (out / "index.md").write_text(source)
     html = out / "index.html"
     html.write_text(_pandoc(source, "html5", paper, "--embed-resources", "--toc"))
     # Typst numbers figures itself, and resolves "/figures/..." against the root it is given.
-    for_typst = number_references(text, figure_numbers=False).replace("](figures/", "](/figures/")
+    for_typst = resolve(paper, figure_numbers=False).replace("](figures/", "](/figures/")
     typ = _pandoc(for_typst, "typst", paper)
     (out / "index.typ").write_text("#set document(date: none)\n" + typ)
     pdf = out / "index.pdf"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from dlrepro.paths import RESULTS
 
 if TYPE_CHECKING:
     import matplotlib.pyplot as plt
@@ -48,6 +51,13 @@ def write_json(path: Path, obj: dict) -> None:
 
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def load_metrics(section: str, names: Iterable[str], prefix: str = "") -> dict[str, dict]:
+    """metrics.json of results/<section>/<prefix><name> for each name, keyed by name."""
+    return {
+        name: read_json(RESULTS / section / f"{prefix}{name}" / "metrics.json") for name in names
+    }
 
 
 def plot_mean_band(ax: plt.Axes, history: pd.DataFrame, column: str, label: str, **style) -> None:

@@ -9,8 +9,11 @@ directly comparable with the report-setting one.
 - TPE with a fixed seed; MedianPruner on per-epoch validation accuracy, so bad trials stop early.
 - The study lives in an RDB storage (SQLite by default; any SQLAlchemy URL through
   `tune.storage` or $DLREPRO_OPTUNA_STORAGE, e.g. PostgreSQL shared by workers on several
-  machines). Its name carries a digest of the search space and the condition, so a killed stage
-  resumes its study and a changed space starts a new one.
+  machines). Workers share the study's `n_trials` budget; give each extra worker its own
+  $DLREPRO_TUNE_WORKER (1, 2, ...), which offsets its sampler seed so that workers do not draw
+  the same points (worker 0, the default, is the reproducible single-worker run). The study's
+  name carries a digest of the search space and the condition, so a killed stage resumes its
+  study and a changed space starts a new one.
 - Outputs: best_params.json (what the tuned training stage applies), trials.csv, metrics.json,
   and Optuna's optimisation-history and parameter-importance plots.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,7 @@ from dlrepro.results import save_figure, subplots, write_json
 from dlrepro.tracking import PROJECT, Run
 
 STORAGE_ENV = "DLREPRO_OPTUNA_STORAGE"
+WORKER_ENV = "DLREPRO_TUNE_WORKER"
 RESULTS_DIR = RESULTS / "tune"
 FIGURES_DIR = PAPER / "figures" / "tune"
 """One folder per study: <study>/history.png and <study>/importance.png."""
@@ -51,18 +56,41 @@ def storage_url(cfg: TuneConfig) -> str:
     return os.environ.get(STORAGE_ENV) or cfg.storage
 
 
+def worker_id() -> int:
+    value = os.environ.get(WORKER_ENV, "0")
+    if not value.isdigit():
+        raise TuningError(f"${WORKER_ENV} = {value!r}; give each worker its own number 0, 1, ...")
+    return int(value)
+
+
+def _rdb_storage(url: str, attempts: int = 5):
+    import optuna
+    from sqlalchemy.exc import IntegrityError
+
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                # The heartbeat lets a restarted stage mark trials of a killed run as failed.
+                return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=90)
+        except IntegrityError:
+            # Workers starting together on an empty database race to create Optuna's schema;
+            # the loser finds it made and connects on the next attempt.
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
 def open_study(name: str, cfg: TuneConfig):
-    """Create the study, or load it when a previous (possibly killed) run created it."""
+    """Create the study, or load it when a previous (possibly killed) run or another worker
+    created it."""
     import optuna
 
     url = storage_url(cfg)
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            # The heartbeat lets a restarted stage mark trials of a killed run as failed.
-            storage = optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=90)
+        storage = _rdb_storage(url)
     except Exception as error:  # SQLAlchemy raises several unrelated types for a bad URL
         raise TuningError(
             f"cannot open the Optuna storage {url!r}: {error}. Give a SQLAlchemy URL such as "
@@ -72,7 +100,11 @@ def open_study(name: str, cfg: TuneConfig):
     return optuna.create_study(
         study_name=name,
         storage=storage,
-        sampler=optuna.samplers.TPESampler(seed=cfg.sampler_seed),
+        # The constant liar keeps concurrent workers from sampling next to each other's running
+        # trials; with one worker there are none, and it changes nothing.
+        sampler=optuna.samplers.TPESampler(
+            seed=cfg.sampler_seed + 1_000_003 * worker_id(), constant_liar=True
+        ),
         pruner=optuna.pruners.MedianPruner(
             n_startup_trials=cfg.pruner.n_startup_trials, n_warmup_steps=cfg.pruner.n_warmup_steps
         ),
@@ -126,6 +158,7 @@ def objective_for(params: Params, spec: TuneStudy):
     section = importlib.import_module(SECTIONS[spec.section][0])
 
     def objective(trial) -> float:
+        trial.set_user_attr("worker", worker_id())
         trial_params = override(params, suggest(trial, spec.space))
         condition, splits = section.condition(trial_params, spec.condition)
 
@@ -148,6 +181,7 @@ def objective_for(params: Params, spec: TuneStudy):
 
 def tune(params: Params, name: str, *, dry_run: bool = False) -> dict | None:
     import optuna
+    from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
     cfg = params.tune
@@ -185,7 +219,9 @@ def tune(params: Params, name: str, *, dry_run: bool = False) -> dict | None:
         study.optimize(
             objective_for(params, spec),
             n_trials=max(0, spec.n_trials - done),
-            callbacks=[WandbTrialLogger(tracker)],
+            # Counts every worker's trials, running ones included, so workers sharing the study
+            # stop at its budget (a race can add one trial per extra worker, never lose one).
+            callbacks=[WandbTrialLogger(tracker), MaxTrialsCallback(spec.n_trials, states=None)],
             catch=(),
         )
         summary = _write_results(name, study)

@@ -1,0 +1,77 @@
+"""The `compute` fast path changes how tensors are laid out and run, never the results."""
+
+import pytest
+import torch
+from torch import nn
+
+from dlrepro.config import ComputeConfig, TrainConfig
+from dlrepro.models.cnn import SmallCNN
+from dlrepro.training import compute
+from dlrepro.training.loop import fit, make_optimizer
+
+from .conftest import separable_split
+
+TRAIN = TrainConfig(epochs=2, batch_size=16, lr=0.01, optimizer="sgd", momentum=0.9, patience=5)
+
+
+@pytest.fixture(autouse=True)
+def _restore_defaults():
+    yield
+    compute.configure(ComputeConfig(), torch.device("cpu"))
+
+
+def _train(cfg: ComputeConfig) -> tuple[nn.Module, list[dict]]:
+    compute.configure(cfg, torch.device("cpu"))
+    torch.manual_seed(0)
+    model = compute.prepare_model(SmallCNN(1, 8, 4, [4, 8], [16]))
+    result = fit(
+        model,
+        make_optimizer(model, TRAIN),
+        separable_split(96, 0),
+        separable_split(48, 1),
+        epochs=2,
+        batch_size=16,
+        patience=5,
+        seed=0,
+    )
+    return model, result.history
+
+
+def test_channels_last_matches_the_default_layout_within_float_tolerance():
+    plain_model, plain = _train(ComputeConfig(channels_last=False))
+    fast_model, fast = _train(ComputeConfig(channels_last=True))
+    conv = fast_model.features[0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    assert set(fast_model.state_dict()) == set(plain_model.state_dict())
+    for a, b in zip(plain, fast, strict=True):
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
+
+
+def test_only_image_batches_change_layout():
+    compute.configure(ComputeConfig(channels_last=True), torch.device("cpu"))
+    assert compute.layout(torch.zeros(2, 3, 4, 4)).is_contiguous(memory_format=torch.channels_last)
+    tokens = torch.zeros(2, 7, dtype=torch.long)
+    assert compute.layout(tokens) is tokens
+
+
+def test_bf16_autocast_is_not_applied_on_a_cpu(capsys):
+    compute.configure(ComputeConfig(autocast="bf16"), torch.device("cpu"))
+    assert "GPU only" in capsys.readouterr().out
+    with compute.autocast():
+        assert nn.Linear(3, 3)(torch.zeros(1, 3)).dtype == torch.float32
+
+
+def test_threads_setting_is_applied():
+    before = torch.get_num_threads()
+    try:
+        compute.configure(ComputeConfig(threads=1), torch.device("cpu"))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_compiled_model_trains_like_the_eager_one():
+    _, eager = _train(ComputeConfig())
+    _, compiled = _train(ComputeConfig(compile=True))
+    assert compiled[-1]["val_loss"] == pytest.approx(eager[-1]["val_loss"], rel=1e-3)
