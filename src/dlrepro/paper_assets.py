@@ -629,12 +629,11 @@ def source_notes(paper_dir: Path = PAPER, root: Path = Path(".")) -> dict[str, s
     stages = _stages(root)
 
     def made_by(path: Path) -> tuple[str, list[str]]:
-        path = path.resolve()
-        return next(
-            (name, deps)
-            for name, deps, outs in stages
-            if any(path.is_relative_to(out) for out in outs)
-        )
+        resolved = path.resolve()
+        for name, deps, outs in stages:
+            if any(resolved.is_relative_to(out) for out in outs):
+                return name, deps
+        raise ValueError(f"{path} is shown in the paper but no DVC stage writes it")
 
     def stage_list(section: str) -> tuple[list[str], list[str]]:
         """Stage names (foreach groups as name@*) writing results/<section>/, with deps."""
@@ -712,7 +711,7 @@ def write_assets(params: Params) -> None:
 VAR = re.compile(r"\{\{<\s*var\s+([\w.\-]+)\s*>\}\}")
 # A labelled figure or table of the manuscript: its label, the file it shows, its caption.
 LABELLED_FIGURE = re.compile(
-    r"!\[(?P<caption>[^\]]*)\]\((?P<path>[^)\s]+)\)\{#(?P<label>fig-[\w-]+)"
+    r"!\[(?P<caption>[^\]]*)\]\((?P<path>[^)\s]+)\)\{#(?P<label>fig-[\w-]+)\}"
 )
 LABELLED_TABLE = re.compile(
     r"^::: \{#(?P<label>tbl-[\w-]+)\}\n\{\{< include (?P<path>\S+) >\}\}(?P<caption>.*?)^:::",

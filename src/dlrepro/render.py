@@ -20,11 +20,10 @@ from pathlib import Path
 
 import yaml
 
-from dlrepro.paper_assets import INCLUDE, VAR, variable
+from dlrepro.paper_assets import INCLUDE, LABELLED_FIGURE, VAR, variable
 
 OUTPUT = "_render"
-FIGURE = re.compile(r"!\[(?P<caption>[^\]]*)\]\((?P<path>[^)\s]+)\)\{#(?P<id>fig-[\w-]+)\}")
-TABLE = re.compile(r"^::: \{#(?P<id>tbl-[\w-]+)\}\n(?P<body>.*?)\n:::$", re.S | re.M)
+TABLE = re.compile(r"^::: \{#(?P<label>tbl-[\w-]+)\}\n(?P<body>.*?)\n:::$", re.S | re.M)
 SECTION = re.compile(r"^# (?P<title>.+?) \{#(?P<id>sec-[\w-]+)\}$", re.M)
 REFERENCE = re.compile(r"@((?:fig|tbl|sec)-[\w-]+)")
 
@@ -63,27 +62,27 @@ def number_references(text: str, figure_numbers: bool = True) -> str:
     for number, heading in enumerate(numbered, start=1):
         if section := SECTION.match(heading.group()):
             labels[section["id"]] = f"Section {number}"
-    for kind, pattern in (("Figure", FIGURE), ("Table", TABLE)):
+    for kind, pattern in (("Figure", LABELLED_FIGURE), ("Table", TABLE)):
         for number, match in enumerate(pattern.finditer(text), start=1):
-            labels[match["id"]] = f"{kind} {number}"
+            labels[match["label"]] = f"{kind} {number}"
 
     def figure(match: re.Match) -> str:
         caption = (
-            f"{labels[match['id']]}: {match['caption']}" if figure_numbers else match["caption"]
+            f"{labels[match['label']]}: {match['caption']}" if figure_numbers else match["caption"]
         )
-        return f"![{caption}]({match['path']}){{#{match['id']}}}"
+        return f"![{caption}]({match['path']}){{#{match['label']}}}"
 
     def table(match: re.Match) -> str:
         *content, caption = match["body"].rstrip().split("\n\n")
-        captioned = f"**{labels[match['id']]}.** {caption}"
-        return f"::: {{#{match['id']}}}\n" + "\n\n".join([*content, captioned]) + "\n:::"
+        captioned = f"**{labels[match['label']]}.** {caption}"
+        return f"::: {{#{match['label']}}}\n" + "\n\n".join([*content, captioned]) + "\n:::"
 
     def reference(match: re.Match) -> str:
         if match.group(1) not in labels:
             raise RenderError(f"@{match.group(1)} refers to no figure, table or section")
         return f"[{labels[match.group(1)]}](#{match.group(1)})"
 
-    text = TABLE.sub(table, FIGURE.sub(figure, text))
+    text = TABLE.sub(table, LABELLED_FIGURE.sub(figure, text))
     return REFERENCE.sub(reference, text)
 
 
