@@ -19,11 +19,10 @@ from pathlib import Path
 
 import torch
 from common import write_result
-from loop_overhead import section1_cnn, section2_vgg
+from loop_overhead import section1_cnn, section2_vgg, section4_autoencoder
 from torch import nn
 
 from dlrepro.data.prepare import TensorSplit, load_prepared
-from dlrepro.models.autoencoders import ConvAutoencoder
 from dlrepro.models.gan import UNet
 from dlrepro.models.rnn import LSTMClassifier
 from dlrepro.training.loop import batches
@@ -52,10 +51,7 @@ DATASETS = {  # name: (prepared folder, model and loss of the section that train
         "data/prepared/s3/sentiment",
         lambda: _classify(LSTMClassifier(10_000, 50, 64)),
     ),
-    "s4_digits": (
-        "data/prepared/s4",
-        lambda: _reconstruct(ConvAutoencoder(32, 10, [8, 16, 32, 64])),
-    ),
+    "s4_digits": ("data/prepared/s4", lambda: _reconstruct(section4_autoencoder())),
     "s5_colour_patches": ("data/prepared/s5/colour", lambda: _colourise(UNet(1, 2, 16, 3))),
 }
 

@@ -19,11 +19,10 @@ import time
 
 import torch
 from common import write_result
+from loop_overhead import section1_cnn, section4_autoencoder
 from torch import nn
 
 from dlrepro.config import ComputeConfig
-from dlrepro.models.autoencoders import ConvAutoencoder
-from dlrepro.models.cnn import SmallCNN
 from dlrepro.models.gan import UNet
 from dlrepro.models.transfer import build_base
 from dlrepro.training import compute
@@ -37,10 +36,10 @@ def _classifier(arch: str) -> nn.Module:
 
 
 MODELS = {  # name: (model, input shape, target)
-    "s1_cnn": (lambda: SmallCNN(1, 28, 10, [16, 32], [128, 64]), (1, 28, 28), "class"),
+    "s1_cnn": (section1_cnn, (1, 28, 28), "class"),
     "s2_vgg16_w0.25": (lambda: _classifier("vgg16"), (3, 32, 32), "class"),
     "s2_resnet50_w0.25": (lambda: _classifier("resnet50"), (3, 32, 32), "class"),
-    "s4_cnn_autoencoder": (lambda: ConvAutoencoder(32, 10, [8, 16, 32, 64]), (1, 32, 32), "self"),
+    "s4_cnn_autoencoder": (section4_autoencoder, (1, 32, 32), "self"),
     "s5_unet": (lambda: UNet(1, 2, 16, 3), (1, 32, 32), "ab"),
 }
 SETTINGS = {

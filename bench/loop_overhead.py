@@ -40,6 +40,10 @@ def section1_cnn() -> nn.Module:
     return SmallCNN(1, 28, 10, conv_channels=[16, 32], dense=[128, 64], batch_norm=False)
 
 
+def section4_autoencoder() -> nn.Module:
+    return ConvAutoencoder(32, 10, [8, 16, 32, 64])
+
+
 def section2_vgg() -> nn.Module:
     base, features = build_base("vgg16", 0.25, 32)
     norm = {"mean": [0.0], "std": [1.0]}
@@ -74,7 +78,7 @@ MODELS = {  # name: (model, data, loss)
     "s2_vgg16_w0.25": (section2_vgg, images, nn.CrossEntropyLoss),
     "s3_sentiment_lstm": (lambda: LSTMClassifier(10_000, 50, 64), reviews, nn.CrossEntropyLoss),
     "s3_char_lm": (lambda: TokenLSTM(45, 32, 128, 1), char_sequences, nn.CrossEntropyLoss),
-    "s4_cnn_autoencoder": (lambda: ConvAutoencoder(32, 10, [8, 16, 32, 64]), digits, nn.MSELoss),
+    "s4_cnn_autoencoder": (section4_autoencoder, digits, nn.MSELoss),
 }
 
 
