@@ -7,7 +7,9 @@ import math
 
 import numpy as np
 import pytest
+import pytorch_msssim
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -112,6 +114,17 @@ def test_similarity_losses_are_zero_for_identical_images_and_ms_ssim_accepts_32p
         assert loss(x, 1 - x).item() > 0.05
     with pytest.raises(AssertionError):  # the library's own limit, which resize_to avoids
         SimilarityLoss(multiscale=True, win_size=3)(x, x)
+
+
+def test_similarity_losses_equal_the_library_over_the_batch():
+    x = digits(6)
+    y = (x + 0.2 * digits(6).roll(1, dims=0)).clamp(0, 1)
+    ssim = SimilarityLoss(multiscale=False, win_size=11)(x, y)
+    assert ssim.item() == pytest.approx(1 - pytorch_msssim.ssim(x, y, data_range=1.0).item())
+    big = [F.interpolate(t, size=(64, 64), mode="bilinear", align_corners=False) for t in (x, y)]
+    ms_ssim = SimilarityLoss(multiscale=True, win_size=3, resize_to=64)(x, y)
+    expected = 1 - pytorch_msssim.ms_ssim(*big, data_range=1.0, win_size=3).item()
+    assert ms_ssim.item() == pytest.approx(expected)
 
 
 def test_an_ms_ssim_configuration_the_library_would_reject_fails_at_validation():

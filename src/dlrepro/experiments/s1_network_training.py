@@ -27,7 +27,7 @@ from dlrepro.results import learning_curves, plot_mean_band, save_figure, subplo
 from dlrepro.tracking import log_figures
 from dlrepro.training.augment import random_affine
 from dlrepro.training.loop import FitResult, evaluate
-from dlrepro.training.seeds import Condition, run_condition
+from dlrepro.training.seeds import Condition, Measured, run_condition
 
 SECTION = "s1"
 DATA_DIR = PREPARED / SECTION
@@ -100,19 +100,21 @@ def train_variant(
     run, splits = condition(params, name)
     run.name = output_name or name
 
-    def measure(model: nn.Module, result: FitResult) -> dict:
+    def measure(model: nn.Module, result: FitResult) -> Measured:
         test = evaluate(model, splits["test"], nn.CrossEntropyLoss())
         best = result.history[result.best_epoch - 1]
-        return {
-            "best_val_acc": best["val_acc"],
-            "test_acc": test["acc"],
-            "test_loss": test["loss"],
-            "best_epoch": result.best_epoch,
-            "epochs": len(result.history),
-            "train_val_gap": best["train_acc"] - best["val_acc"],
-        }
+        return Measured(
+            {
+                "best_val_acc": best["val_acc"],
+                "test_acc": test["acc"],
+                "test_loss": test["loss"],
+                "best_epoch": result.best_epoch,
+                "epochs": len(result.history),
+                "train_val_gap": best["train_acc"] - best["val_acc"],
+            }
+        )
 
-    return run_condition(
+    summary, _ = run_condition(
         run,
         splits,
         params,
@@ -122,6 +124,7 @@ def train_variant(
         variant=name,
         lr=run.train.lr,
     )
+    return summary
 
 
 def lr_sweep(cfg: S1Config) -> dict[str, float]:

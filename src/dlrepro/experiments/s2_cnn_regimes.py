@@ -44,7 +44,7 @@ from dlrepro.paths import CHECKPOINTS, PAPER, PREPARED, RESULTS
 from dlrepro.results import plot_mean_band, save_figure, subplots, write_json
 from dlrepro.tracking import log_figures
 from dlrepro.training.loop import FitResult, evaluate, resolve_device
-from dlrepro.training.seeds import Condition, run_condition, train_over_seeds
+from dlrepro.training.seeds import Condition, Measured, run_condition, train_over_seeds
 
 SECTION = "s2"
 TARGET_DIR = PREPARED / SECTION / "target"
@@ -128,14 +128,12 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
             train=cfg.pretrain,
         )
         checkpoint_dir = CHECKPOINTS / SECTION / f"pretrain_{arch}"
-        models = []
 
-        def measure(model: nn.Module, result: FitResult) -> dict:
-            models.append(model)
+        def measure(model: nn.Module, result: FitResult) -> Measured:
             test = evaluate(model, splits["test"], nn.CrossEntropyLoss())
-            return {"source_test_acc": test["acc"]}
+            return Measured({"source_test_acc": test["acc"]}, kept=model.base.state_dict())
 
-        runs, _ = train_over_seeds(
+        pretrained = train_over_seeds(
             condition,
             splits,
             params.seeds[:1],  # one base per arch: the regimes' seeds vary what follows it
@@ -144,14 +142,15 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
             fingerprint=digest(condition.config),
             measure=measure,
             dry_run=dry_run,
+            concurrent=False,
         )
-        state = models[0].base.state_dict()
+        state = pretrained.kept[0]
         norm = _three_channels(manifest["normalisation"])
         meta |= {
             "source": {"dataset": manifest["dataset"], "classes": manifest["classes"]},
-            "source_test_acc": runs[0]["source_test_acc"],
+            "source_test_acc": pretrained.runs[0]["source_test_acc"],
         }
-        timing = {"seconds": runs[0]["seconds"]}
+        timing = {"seconds": pretrained.runs[0]["seconds"]}
     else:
         state, norm = published_weights(arch)
         checkpoint_dir, timing = None, {}
@@ -236,32 +235,37 @@ def train_regime(
     run, splits = condition(params, name)
     run.name = output_name or name
 
-    def measure(model: nn.Module, result: FitResult) -> dict:
+    def measure(model: nn.Module, result: FitResult) -> Measured:
         train = evaluate(model, splits["train"], nn.CrossEntropyLoss())
         test, ms_per_image = timed_evaluate(model, splits["test"])
         seconds = [row["train_seconds"] for row in result.history]
-        return {
-            "train_acc": train["acc"],
-            "test_acc": test["acc"],
-            "best_val_acc": result.history[result.best_epoch - 1]["val_acc"],
-            "overfit_gap": train["acc"] - test["acc"],
-            "best_epoch": result.best_epoch,
-            "epochs": len(result.history),
-            "sec_per_epoch": sum(seconds) / len(seconds),
-            "ms_per_image": ms_per_image,
-            "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        }
+        return Measured(
+            {
+                "train_acc": train["acc"],
+                "test_acc": test["acc"],
+                "best_val_acc": result.history[result.best_epoch - 1]["val_acc"],
+                "overfit_gap": train["acc"] - test["acc"],
+                "best_epoch": result.best_epoch,
+                "epochs": len(result.history),
+                "sec_per_epoch": sum(seconds) / len(seconds),
+                "ms_per_image": ms_per_image,
+                "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            }
+        )
 
-    return run_condition(
+    # Seconds per epoch are a result here: seeds train one at a time, never side by side.
+    summary, _ = run_condition(
         run,
         splits,
         params,
         measure=measure,
         metrics=METRICS,
         dry_run=dry_run,
+        concurrent=False,
         regime=name,
         arch=params.s2.regimes[name].arch,
     )
+    return summary
 
 
 def make_figures(params: Params) -> list[Path]:

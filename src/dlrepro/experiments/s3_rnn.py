@@ -69,7 +69,7 @@ from dlrepro.paths import PAPER, PREPARED, RESULTS
 from dlrepro.results import learning_curves, save_figure, subplots, write_json
 from dlrepro.tracking import log_figures
 from dlrepro.training.loop import FitResult, evaluate, resolve_device
-from dlrepro.training.seeds import Condition, run_condition
+from dlrepro.training.seeds import Condition, Measured, run_condition
 
 SECTION = "s3"
 DATA_DIR = PREPARED / SECTION
@@ -148,23 +148,20 @@ def train_airline(params: Params, *, dry_run: bool = False) -> None:
     for window in cfg.windows:
         splits = {split: _window_split(scaled, window, targets[split]) for split in SPLITS}
         every_month = _window_split(scaled, window, [first, months])
-        predictions = []
 
-        def measure(
-            model: nn.Module, result: FitResult, every_month=every_month, predictions=predictions
-        ) -> dict:
+        def measure(model: nn.Module, result: FitResult, every_month=every_month) -> Measured:
             model.eval()
             with torch.no_grad():
                 forecast = model(every_month.x.to(device)).cpu().double().numpy()
             forecast = forecast * (high - low) + low
-            predictions.append(forecast)
             error = forecast[test_start - first :] - actual[test_start:]
-            return {
+            metrics = {
                 "test_rmse": float(np.sqrt(np.mean(error**2))),
                 "test_mae": float(np.mean(np.abs(error))),
                 "best_epoch": result.best_epoch,
                 "epochs": len(result.history),
             }
+            return Measured(metrics, kept=forecast)
 
         condition = Condition(
             section=SECTION,
@@ -179,7 +176,7 @@ def train_airline(params: Params, *, dry_run: bool = False) -> None:
             train=cfg.train,
             loss_fn=nn.MSELoss(),
         )
-        result = run_condition(
+        result, predictions = run_condition(
             condition,
             splits,
             params,
@@ -310,18 +307,20 @@ def train_sentiment(params: Params, name: str, *, dry_run: bool = False) -> dict
     probes = contents["probes"]["x"]
     loss_fn = nn.CrossEntropyLoss()
 
-    def measure(model: nn.Module, result: FitResult) -> dict:
+    def measure(model: nn.Module, result: FitResult) -> Measured:
         device = next(model.parameters()).device
         with torch.no_grad():
             scores = torch.softmax(model(probes.to(device)), dim=1)[:, POSITIVE].tolist()
-        return {
-            "test_acc": evaluate(model, splits["test"], loss_fn)["acc"],
-            "train_acc": evaluate(model, splits["train"], loss_fn)["acc"],
-            "best_val_acc": result.history[result.best_epoch - 1]["val_acc"],
-            "best_epoch": result.best_epoch,
-            "epochs": len(result.history),
-            **{f"probe_{i + 1}": score for i, score in enumerate(scores)},
-        }
+        return Measured(
+            {
+                "test_acc": evaluate(model, splits["test"], loss_fn)["acc"],
+                "train_acc": evaluate(model, splits["train"], loss_fn)["acc"],
+                "best_val_acc": result.history[result.best_epoch - 1]["val_acc"],
+                "best_epoch": result.best_epoch,
+                "epochs": len(result.history),
+                **{f"probe_{i + 1}": score for i, score in enumerate(scores)},
+            }
+        )
 
     condition = Condition(
         section=SECTION,
@@ -338,7 +337,7 @@ def train_sentiment(params: Params, name: str, *, dry_run: bool = False) -> dict
         train=cfg.train.model_copy(update={"lr": spec.lr or cfg.train.lr}),
     )
     probe_metrics = [f"probe_{i + 1}" for i in range(len(cfg.probes))]
-    return run_condition(
+    summary, _ = run_condition(
         condition,
         splits,
         params,
@@ -348,6 +347,7 @@ def train_sentiment(params: Params, name: str, *, dry_run: bool = False) -> dict
         model=name,
         probes=cfg.probes,
     )
+    return summary
 
 
 # 3.3 Text generation: word vs character level, BLEU across temperature -------------------------
@@ -485,17 +485,12 @@ def train_language_model(params: Params, level: str, *, dry_run: bool = False) -
     group = contents[level]
     splits = {split: TensorSplit(group[f"{split}_x"], group[f"{split}_y"]) for split in SPLITS}
     vocab_size = len(manifest["levels"][level]["vocabulary"])
-    generations: list[dict] = []
-    seed_order = iter(params.seeds)  # measure runs once per seed, in this order
 
-    def measure(model: nn.Module, result: FitResult) -> dict:
+    def measure(model: nn.Module, result: FitResult) -> Measured:
         test = evaluate(model, splits["test"], nn.CrossEntropyLoss())
-        rows = generate_and_score(
-            model, level, cfg, manifest, contents["heldout"], next(seed_order)
-        )
-        generations.extend(rows)
+        rows = generate_and_score(model, level, cfg, manifest, contents["heldout"], result.seed)
         table = pd.DataFrame(rows).groupby("temperature")[["bleu_words", "bleu_chars"]].mean()
-        return {
+        metrics = {
             "test_loss": test["loss"],
             "test_perplexity": math.exp(test["loss"]),
             "test_acc": test["acc"],
@@ -507,6 +502,7 @@ def train_language_model(params: Params, level: str, *, dry_run: bool = False) -
                 for t in cfg.temperatures
             },
         }
+        return Measured(metrics, kept=rows)
 
     condition = Condition(
         section=SECTION,
@@ -523,7 +519,7 @@ def train_language_model(params: Params, level: str, *, dry_run: bool = False) -
         train=cfg.train,
     )
     bleu_metrics = [bleu_key(b, t) for b in ("words", "chars") for t in cfg.temperatures]
-    summary = run_condition(
+    summary, generations = run_condition(
         condition,
         splits,
         params,
@@ -534,7 +530,7 @@ def train_language_model(params: Params, level: str, *, dry_run: bool = False) -
         vocabulary_size=vocab_size,
     )
     if summary is not None:
-        pd.DataFrame(generations).round(6).to_csv(
+        pd.DataFrame([row for rows in generations for row in rows]).round(6).to_csv(
             RESULTS_DIR / f"textgen_{level}" / "samples.csv", index=False
         )
     return summary

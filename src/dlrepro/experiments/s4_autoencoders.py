@@ -37,7 +37,7 @@ from dlrepro.results import architecture_figure, image_rows, save_figure, write_
 from dlrepro.tracking import log_figures
 from dlrepro.training.loop import FitResult
 from dlrepro.training.losses import SimilarityLoss, image_loss
-from dlrepro.training.seeds import Condition, run_condition, write_histories
+from dlrepro.training.seeds import Condition, Measured, run_condition, write_histories
 
 SECTION = "s4"
 RESULTS_DIR = RESULTS / SECTION
@@ -153,21 +153,20 @@ def train_autoencoder(params: Params, name: str, *, dry_run: bool = False) -> di
 
     targets = {split: TensorSplit(d.x, d.x) for split, d in digits.items()}
     labels = {split: d.y.numpy() for split, d in digits.items()}
-    first: list[torch.Tensor] = []
 
-    def measure(model: nn.Module, result: FitResult) -> dict:
+    def measure(model: nn.Module, result: FitResult) -> Measured:
         device = next(model.parameters()).device
         model.eval()
         recon = {s: apply(model, digits[s].x, device) for s in ("train", "test")}
         codes = {s: apply(model.encode, d.x, device).numpy() for s, d in digits.items()}
-        first.append(recon["test"][index])
-        return {
+        metrics = {
             "train_mse": mse(recon["train"], digits["train"].x),
             "test_mse": mse(recon["test"], digits["test"].x),
             **code_accuracy(codes, labels, cfg.classifier),
             "best_epoch": result.best_epoch,
             "epochs": len(result.history),
         }
+        return Measured(metrics, kept=recon["test"][index])
 
     condition = Condition(
         section=SECTION,
@@ -183,12 +182,12 @@ def train_autoencoder(params: Params, name: str, *, dry_run: bool = False) -> di
         train=cfg.train,
         loss_fn=nn.MSELoss(),
     )
-    summary = run_condition(
+    summary, shown_recons = run_condition(
         condition, targets, params, measure=measure, metrics=CODE_METRICS, dry_run=dry_run, **info
     )
     if summary is not None:
         _write_code_figures(
-            params, name, digits["test"].x[index], first[0], _autoencoder(kind, params)
+            params, name, digits["test"].x[index], shown_recons[0], _autoencoder(kind, params)
         )
     return summary
 
@@ -236,19 +235,18 @@ def train_denoiser(params: Params, name: str, *, dry_run: bool = False) -> dict 
     }
     ssim = SimilarityLoss(multiscale=False, win_size=dn.ssim_win_size)
     index = shown(len(digits["test"]))
-    first: list[torch.Tensor] = []
 
-    def measure(model: nn.Module, result: FitResult) -> dict:
+    def measure(model: nn.Module, result: FitResult) -> Measured:
         device = next(model.parameters()).device
         model.eval()
         denoised = {s: apply(model, noisy[s], device) for s in ("train", "val", "test")}
-        first.append(denoised["test"][index])
-        return {
+        metrics = {
             **{f"{s}_mse": mse(denoised[s], digits[s].x) for s in ("val", "train", "test")},
             "test_ssim": 1 - ssim(denoised["test"], digits["test"].x).item(),
             "best_epoch": result.best_epoch,
             "epochs": len(result.history),
         }
+        return Measured(metrics, kept=denoised["test"][index])
 
     loss_fn = image_loss(
         loss,
@@ -273,7 +271,7 @@ def train_denoiser(params: Params, name: str, *, dry_run: bool = False) -> dict 
         loss_fn=loss_fn,
         augment=lambda x: add_noise(x, dn.noise_std),
     )
-    summary = run_condition(
+    summary, shown_denoised = run_condition(
         condition,
         splits,
         params,
@@ -287,7 +285,7 @@ def train_denoiser(params: Params, name: str, *, dry_run: bool = False) -> dict 
         path = FIGURES_DIR / f"denoise_{name}" / "denoising.png"
         rows = {
             "noisy input": noisy["test"][index].numpy(),
-            "denoised": first[0].numpy(),
+            "denoised": shown_denoised[0].numpy(),
             "clean": digits["test"].x[index].numpy(),
         }
         save_figure(image_rows(rows, f"Denoising trained with the {name} loss"), path)

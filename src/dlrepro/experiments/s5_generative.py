@@ -46,7 +46,7 @@ from dlrepro.results import image_rows, save_figure
 from dlrepro.tracking import log_figures
 from dlrepro.training.adversarial import Adversarial
 from dlrepro.training.loop import FitResult, clone_state, evaluate
-from dlrepro.training.seeds import Condition, run_condition
+from dlrepro.training.seeds import Condition, Measured, run_condition
 
 SECTION = "s5"
 COLOUR_DIR = PREPARED / SECTION / "colour"
@@ -103,12 +103,10 @@ def train_classifier(params: Params, *, dry_run: bool = False) -> dict | None:
     cfg = params.s5
     digits, manifest = load_digits()
     real = digits["test"].x[: cfg.generated]
-    kept: list[dict] = []
 
-    def measure(model: nn.Module, result: FitResult) -> dict:
-        kept.append(clone_state(model))
+    def measure(model: nn.Module, result: FitResult) -> Measured:
         real_is, real_is_std = inception_score(model, real, cfg.is_splits)
-        return {
+        metrics = {
             "test_acc": evaluate(model, digits["test"], nn.CrossEntropyLoss())["acc"],
             "best_val_acc": result.history[result.best_epoch - 1]["val_acc"],
             "real_is": real_is,
@@ -116,6 +114,7 @@ def train_classifier(params: Params, *, dry_run: bool = False) -> dict | None:
             "best_epoch": result.best_epoch,
             "epochs": len(result.history),
         }
+        return Measured(metrics, kept=clone_state(model))
 
     condition = Condition(
         section=SECTION,
@@ -130,7 +129,7 @@ def train_classifier(params: Params, *, dry_run: bool = False) -> dict | None:
         build=lambda: _classifier(params),
         train=cfg.classifier_train,
     )
-    summary = run_condition(
+    summary, weights = run_condition(
         condition,
         digits,
         params,
@@ -141,7 +140,7 @@ def train_classifier(params: Params, *, dry_run: bool = False) -> dict | None:
     )
     if summary is not None:
         CLASSIFIER.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(kept[0], CLASSIFIER)
+        torch.save(weights[0], CLASSIFIER)
     return summary
 
 
@@ -167,7 +166,6 @@ def train_generative(params: Params, name: str, *, dry_run: bool = False) -> dic
     digits, manifest = load_digits()
     targets = {split: TensorSplit(d.x, d.x) for split, d in digits.items()}
     side = params.s4.image_size
-    first: list[torch.Tensor] = []
 
     def generate(model: nn.Module) -> torch.Tensor:
         # The same latent draws for every model and seed.
@@ -177,17 +175,17 @@ def train_generative(params: Params, name: str, *, dry_run: bool = False) -> dic
         decode = model.decoder if spec.kind == "vae" else model.generator
         return apply(decode, z, next(model.parameters()).device)
 
-    def measure(model: nn.Module, result: FitResult) -> dict:
+    def measure(model: nn.Module, result: FitResult) -> Measured:
         device = next(model.parameters()).device
         model.eval()
         samples = generate(model)
-        first.append(samples[: 4 * SHOWN])
         score, score_std = inception_score(load_classifier(params, device), samples, cfg.is_splits)
         row = {"inception_score": score, "inception_score_std": score_std}
         if spec.kind == "vae":
             for split in ("train", "test"):
                 row[f"{split}_mse"] = mse(apply(model, digits[split].x, device), digits[split].x)
-        return {**row, "best_epoch": result.best_epoch, "epochs": len(result.history)}
+        row |= {"best_epoch": result.best_epoch, "epochs": len(result.history)}
+        return Measured(row, kept=samples[: 4 * SHOWN])
 
     if spec.kind == "vae":
         build = lambda: VAE(side, cfg.latent_dim, cfg.vae_channels, spec.kl_weight)  # noqa: E731
@@ -219,13 +217,13 @@ def train_generative(params: Params, name: str, *, dry_run: bool = False) -> dic
         loss_fn=loss_fn,
         adversarial=adversarial,
     )
-    summary = run_condition(
+    summary, shown_samples = run_condition(
         condition, targets, params, measure=measure, metrics=metrics, dry_run=dry_run,
         model=name, kind=spec.kind, generated=cfg.generated,
     )  # fmt: skip
     if summary is not None:
         path = FIGURES_DIR / f"generate_{name}" / "samples.png"
-        grid = first[0].view(4, SHOWN, 1, side, side).numpy()
+        grid = shown_samples[0].view(4, SHOWN, 1, side, side).numpy()
         rows = {"": grid[0], " ": grid[1], "  ": grid[2], "   ": grid[3]}
         save_figure(image_rows(rows, f"{name}: samples from the prior"), path)
         log_figures(SECTION, params.profile, [path])
@@ -250,15 +248,14 @@ def colourise(params: Params, name: str, *, dry_run: bool = False) -> dict | Non
     splits = {split: TensorSplit(grey(d.x), d.x) for split, d in colour.items()}
     test = splits["test"]
     index = shown(len(test))
-    first: list[torch.Tensor] = []
 
-    def measure(model: nn.Module, result: FitResult) -> dict:
+    def measure(model: nn.Module, result: FitResult) -> Measured:
         device = next(model.parameters()).device
         model.eval()
         out = {s: apply(model, splits[s].x, device) for s in ("train", "test")}
-        first.append(out["test"][index])
         mae = {f"{s}_mae": (out[s] - splits[s].y).abs().mean().item() for s in out}
-        return {**mae, "best_epoch": result.best_epoch, "epochs": len(result.history)}
+        metrics = {**mae, "best_epoch": result.best_epoch, "epochs": len(result.history)}
+        return Measured(metrics, kept=out["test"][index])
 
     def unet() -> UNet:
         return UNet(1, 3, cfg.width, cfg.depth)
@@ -284,7 +281,7 @@ def colourise(params: Params, name: str, *, dry_run: bool = False) -> dict | Non
         loss_fn=nn.L1Loss(),
         adversarial=adversarial,
     )
-    summary = run_condition(
+    summary, shown_colourised = run_condition(
         condition, splits, params, measure=measure,
         metrics=["test_mae", "train_mae", "best_epoch", "epochs"], dry_run=dry_run,
         model=name, kind=kind,
@@ -293,7 +290,7 @@ def colourise(params: Params, name: str, *, dry_run: bool = False) -> dict | Non
         path = FIGURES_DIR / f"colourise_{name}" / "colourised.png"
         rows = {
             "grey input": test.x[index].numpy(),
-            kind: first[0].numpy(),
+            kind: shown_colourised[0].numpy(),
             "truth": test.y[index].numpy(),
         }
         save_figure(image_rows(rows, f"Colourisation by {COLOURISERS[kind]}"), path)

@@ -140,11 +140,16 @@ def run(params: Params, agent: str, policy: str | None, *, dry_run: bool = False
     """Train one agent/policy over every seed; write episodes.csv and metrics.json."""
     if dry_run:
         params = dry_run_params(params)
+    import torch
+
+    from dlrepro.training import compute
+
     cfg = params.s6
     name = run_name(agent, policy)
     x, x_max, threshold = _axis(params, agent)
-    tables, runs = [], []
-    for seed in params.seeds:
+    compute.configure(params.compute, torch.device("cpu"))  # small networks: the CPU is faster
+
+    def one_seed(seed: int) -> tuple[dict, pd.DataFrame]:
         with Run(
             project=PROJECT,
             group=SECTION,
@@ -163,15 +168,19 @@ def run(params: Params, agent: str, policy: str | None, *, dry_run: bool = False
             summary = summarise_seed(
                 episodes, x=x, x_max=x_max, window=cfg.window, threshold=threshold
             )
-            runs.append({"seed": seed, **summary, "eval_return": eval_return})
+            run = {"seed": seed, **summary, "eval_return": eval_return}
             for row in episodes.to_dict("records"):
                 tracker.log({"return": row["return"], "steps": row["steps"]})
-            tracker.summary(runs[-1])
-        tables.append(episodes.assign(seed=seed))
+            tracker.summary(run)
         print(
             f"{SECTION}/{name} seed {seed}: final return {summary['final_return']:.1f}, "
-            f"greedy return {eval_return:.1f}, episodes {len(episodes)}"
+            f"greedy return {eval_return:.1f}, episodes {len(episodes)}",
+            flush=True,
         )
+        return run, episodes.assign(seed=seed)
+
+    outcomes = compute.map_seeds(one_seed, params.seeds)
+    runs, tables = [run for run, _ in outcomes], [table for _, table in outcomes]
     if dry_run:
         print(f"dry run of {SECTION}/{name} passed: params valid, a few steps trained")
         return None

@@ -32,6 +32,7 @@ def train_sb3(
         exploration_final_eps=cfg.exploration_final_eps,
         policy_kwargs={"net_arch": list(cfg.net_arch)},
         seed=seed,
+        device="cpu",  # SB3's own advice for MLP policies; and seed workers are forked
         verbose=0,
     )
     model.learn(total_timesteps=cfg.total_steps)

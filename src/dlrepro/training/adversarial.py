@@ -65,7 +65,10 @@ def fit_adversarial(
     bce, l1 = nn.BCEWithLogitsLoss(), nn.L1Loss()
     conditional = spec.noise_dim is None
     history = []
-    for epoch in tqdm(range(epochs), desc=desc, disable=None, leave=False):
+    bar = tqdm(
+        range(epochs), desc=desc, disable=None, leave=False, position=compute.progress_position()
+    )
+    for epoch in bar:
         seed_everything(seed * 100_003 + epoch)
         order = torch.Generator().manual_seed(seed * 100_003 + epoch)
         model.train()
@@ -111,4 +114,4 @@ def fit_adversarial(
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
-    return FitResult(history, len(history), clone_state(model), stopped_early=False)
+    return FitResult(history, len(history), clone_state(model), stopped_early=False, seed=seed)

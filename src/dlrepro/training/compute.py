@@ -9,18 +9,32 @@ every call. None changes what is computed beyond float rounding.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 from dlrepro.config import ComputeConfig
 
+T = TypeVar("T")
+
 _active = ComputeConfig()
 _device_type = "cpu"
+_seed_job: Callable | None = None
+"""What forked seed workers run: set before they fork, because closures cannot be pickled."""
+_worker_slot: int | None = None
+"""This process's place among concurrent seed workers (None outside them): its progress line."""
 
 
 def configure(cfg: ComputeConfig, device: torch.device) -> None:
+    if cfg.seed_processes not in ("auto", 1) and device.type == "cuda":
+        raise ValueError(
+            f"compute.seed_processes = {cfg.seed_processes} forks one process per seed, which "
+            "CUDA does not survive; set compute.seed_processes to auto or 1 on a GPU"
+        )
     global _active, _device_type
     _active, _device_type = cfg, device.type
     if cfg.threads is not None:
@@ -53,3 +67,44 @@ def autocast() -> Iterator[None]:
     enabled = _active.autocast == "bf16" and _device_type == "cuda"
     with torch.autocast(_device_type, dtype=torch.bfloat16, enabled=enabled):
         yield
+
+
+def seed_processes(n_seeds: int) -> int:
+    """How many of `n_seeds` seeds train at once (see ComputeConfig.seed_processes)."""
+    wanted = _active.seed_processes
+    if wanted == "auto":
+        spare_cores = torch.get_num_threads() > n_seeds
+        return 1 if _device_type != "cpu" or spare_cores else n_seeds
+    return min(wanted, n_seeds)
+
+
+def progress_position() -> int | None:
+    """The line for this process's progress bar: one per concurrent seed worker."""
+    return _worker_slot
+
+
+def _run_seed_job(slot_and_seed: tuple[int, int]):
+    global _worker_slot
+    _worker_slot, seed = slot_and_seed
+    # One thread: libgomp hangs in a forked child that starts threads after its parent did.
+    torch.set_num_threads(1)
+    return _seed_job(seed)
+
+
+def map_seeds(
+    run_one: Callable[[int], T], seeds: Sequence[int], concurrent: bool = True
+) -> list[T]:
+    """`run_one(seed)` for every seed, in seed order: one after another, or (`concurrent` and
+    `seed_processes` > 1) in forked worker processes of one thread each. A worker inherits the
+    caller's data and closures; what `run_one` returns comes back pickled."""
+    processes = seed_processes(len(seeds)) if concurrent else 1
+    if processes <= 1:
+        return [run_one(seed) for seed in seeds]
+    global _seed_job
+    _seed_job = run_one
+    try:
+        fork = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(processes, mp_context=fork) as pool:
+            return list(pool.map(_run_seed_job, enumerate(seeds)))
+    finally:
+        _seed_job = None

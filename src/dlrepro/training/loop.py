@@ -125,6 +125,7 @@ class FitResult:
     best_epoch: int
     best_state: dict[str, torch.Tensor]
     stopped_early: bool
+    seed: int
 
 
 def fit(
@@ -168,7 +169,15 @@ def fit(
     remaining = range(len(history), 0 if stopped_early else epochs)
     steps_per_epoch = -(-len(train) // batch_size)
 
-    bar = tqdm(remaining, desc=desc, initial=len(history), total=epochs, disable=None, leave=False)
+    bar = tqdm(
+        remaining,
+        desc=desc,
+        initial=len(history),
+        total=epochs,
+        disable=None,
+        leave=False,
+        position=compute.progress_position(),
+    )
     for epoch in bar:
         seed_everything(seed * 100_003 + epoch)
         generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
@@ -240,7 +249,7 @@ def fit(
             )
         if stopped_early:
             break
-    return FitResult(history, best["epoch"], best["state"], stopped_early)
+    return FitResult(history, best["epoch"], best["state"], stopped_early, seed)
 
 
 def clone_state(model: nn.Module) -> dict[str, torch.Tensor]:

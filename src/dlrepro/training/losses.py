@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pytorch_msssim import MS_SSIM, SSIM
+from pytorch_msssim import ms_ssim, ssim
 from torch import nn
 
 
@@ -17,12 +17,10 @@ class SimilarityLoss(nn.Module):
     32x32 digits).
     """
 
-    def __init__(
-        self, multiscale: bool, win_size: int, channels: int = 1, resize_to: int | None = None
-    ) -> None:
+    def __init__(self, multiscale: bool, win_size: int, resize_to: int | None = None) -> None:
         super().__init__()
-        metric = MS_SSIM if multiscale else SSIM
-        self.metric = metric(data_range=1.0, win_size=win_size, channel=channels)
+        self.metric = ms_ssim if multiscale else ssim
+        self.win_size = win_size
         self.resize_to = resize_to
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -30,7 +28,17 @@ class SimilarityLoss(nn.Module):
             size = (self.resize_to, self.resize_to)
             output = F.interpolate(output, size=size, mode="bilinear", align_corners=False)
             target = F.interpolate(target, size=size, mode="bilinear", align_corners=False)
-        return 1 - self.metric(output, target)
+        # Every image as one channel of a single batch: the same per-image, per-channel values
+        # and mean, but one grouped convolution per filter, which oneDNN runs 2x faster on a
+        # CPU than a one-channel convolution over the batch.
+        n, c, h, w = output.shape
+        similarity = self.metric(
+            output.reshape(1, n * c, h, w),
+            target.reshape(1, n * c, h, w),
+            data_range=1.0,
+            win_size=self.win_size,
+        )
+        return 1 - similarity
 
 
 def image_loss(

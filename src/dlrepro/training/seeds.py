@@ -109,6 +109,29 @@ def fit_condition(
     )
 
 
+@dataclass
+class Measured:
+    """What a stage's `measure` makes of one seed's trained model."""
+
+    metrics: dict
+    """That seed's row of runs.csv."""
+    kept: object = None
+    """Anything else the stage writes once every seed ran (samples to show, forecasts, weights),
+    handed back in seed order (from the seed's worker process when seeds train side by side)."""
+
+
+@dataclass
+class SeedRuns:
+    """Every seed's outcome, in seed order."""
+
+    runs: list[dict]
+    """One metrics row per seed (runs.csv)."""
+    history: pd.DataFrame
+    """Per seed and epoch."""
+    kept: list
+    """`Measured.kept` per seed."""
+
+
 def train_over_seeds(
     condition: Condition,
     splits: dict[str, TensorSplit],
@@ -117,17 +140,20 @@ def train_over_seeds(
     device,
     checkpoint_dir: Path | None,
     fingerprint: str,
-    measure: Callable[[nn.Module, FitResult], dict],
+    measure: Callable[[nn.Module, FitResult], Measured],
     dry_run: bool = False,
-) -> tuple[list[dict], pd.DataFrame]:
+    concurrent: bool = True,
+) -> SeedRuns:
     """Fit the condition once per seed with the best weights restored, and ask `measure` for
-    that run's metrics. Returns one metrics row per seed and the per-seed, per-epoch history."""
+    that run's metrics. Seeds train side by side where `compute.seed_processes` allows and
+    `concurrent` (False where wall time is itself a result); every seed is seeded alike either
+    way."""
     c = condition
     # Small enough for memory by construction (prepared tensors): on a GPU, moved there once.
     splits = {name: TensorSplit(s.x.to(device), s.y.to(device)) for name, s in splits.items()}
-    runs, histories = [], []
     keep_checkpoints = checkpoint_dir is not None and not dry_run
-    for seed in seeds[:1] if dry_run else seeds:
+
+    def one_seed(seed: int) -> tuple[Measured, pd.DataFrame]:
         seed_everything(seed)
         model = compute.prepare_model(c.build().to(device))
         with Run(
@@ -152,18 +178,28 @@ def train_over_seeds(
                 dry_run=dry_run,
             )
             model.load_state_dict(result.best_state)
-            run = {"seed": seed, **measure(model, result)}
-            run["seconds"] = round(time.perf_counter() - started, 2)
-            tracker.summary(run)
-        runs.append(run)
-        histories.append(pd.DataFrame(result.history).assign(seed=seed))
+            measured = measure(model, result)
+            measured.metrics = {"seed": seed, **measured.metrics}
+            measured.metrics["seconds"] = round(time.perf_counter() - started, 2)
+            tracker.summary(measured.metrics)
         if distributed.is_main():
             shown = ", ".join(
-                f"{k} {v:.4g}" for k, v in run.items() if k not in {"seed", "seconds"}
+                f"{k} {v:.4g}" for k, v in measured.metrics.items() if k not in {"seed", "seconds"}
             )
-            print(f"{c.section}/{c.name} seed {seed}: {shown}")
-    per_seed = pd.concat(histories)
-    return runs, per_seed[["seed", *(c for c in HISTORY_COLUMNS if c in per_seed)]]
+            print(f"{c.section}/{c.name} seed {seed}: {shown}", flush=True)
+        return measured, pd.DataFrame(result.history).assign(seed=seed)
+
+    outcomes = compute.map_seeds(
+        one_seed,
+        seeds[:1] if dry_run else seeds,
+        concurrent=concurrent and not distributed.requested(),
+    )
+    per_seed = pd.concat([history for _, history in outcomes])
+    return SeedRuns(
+        runs=[measured.metrics for measured, _ in outcomes],
+        history=per_seed[["seed", *(c for c in HISTORY_COLUMNS if c in per_seed)]],
+        kept=[measured.kept for measured, _ in outcomes],
+    )
 
 
 def write_histories(out: Path, per_seed: pd.DataFrame) -> None:
@@ -180,18 +216,20 @@ def run_condition(
     splits: dict[str, TensorSplit],
     params: Params,
     *,
-    measure: Callable[[nn.Module, FitResult], dict],
+    measure: Callable[[nn.Module, FitResult], Measured],
     metrics: list[str],
     dry_run: bool = False,
+    concurrent: bool = True,
     **info,
-) -> dict | None:
+) -> tuple[dict | None, list]:
     """A train stage's whole job: train over `params.seeds` (resumable), then write
     results/<section>/<name>/ (histories, runs.csv, metrics.json with `info`) and drop the
-    checkpoints. A dry run trains two batches of one seed and writes nothing; so does every
-    data-parallel rank but the first."""
+    checkpoints. Returns the summary and each seed's `Measured.kept`. A dry run trains two
+    batches of one seed and writes nothing (summary None); so does every data-parallel rank but
+    the first."""
     c = condition
     checkpoint_dir = CHECKPOINTS / c.section / c.name
-    runs, per_seed = train_over_seeds(
+    seed_runs = train_over_seeds(
         c,
         splits,
         params.seeds,
@@ -200,14 +238,15 @@ def run_condition(
         fingerprint=digest(c.config),
         measure=measure,
         dry_run=dry_run,
+        concurrent=concurrent,
     )
     if not distributed.is_main():
-        return None
+        return None, seed_runs.kept
     if dry_run:
         print(f"dry run of {c.section}/{c.name} passed: params valid, data loaded, a step trained")
-        return None
+        return None, seed_runs.kept
     out = RESULTS / c.section / c.name
-    write_histories(out, per_seed)
-    summary = write_run_results(out, runs, metrics, **info)
+    write_histories(out, seed_runs.history)
+    summary = write_run_results(out, seed_runs.runs, metrics, **info)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    return summary
+    return summary, seed_runs.kept
