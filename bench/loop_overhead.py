@@ -19,10 +19,12 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
-from common import write_result
+from common import alternating, write_result
 from torch import nn
 
 from dlrepro.config import TrainConfig
@@ -123,6 +125,20 @@ def our_epochs(
         return time.perf_counter() - started
 
 
+def seeded(
+    loop: Callable,
+    build: Callable,
+    train: TensorSplit,
+    val: TensorSplit,
+    epochs: int,
+    loss: Callable,
+    repeat: int,
+) -> float:
+    """`loop`'s seconds on a fresh model initialised from the repeat's seed."""
+    torch.manual_seed(repeat)
+    return loop(build(), train, val, epochs, loss())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
@@ -132,14 +148,14 @@ def main() -> None:
     rows = []
     for name, (build, make_data, loss) in MODELS.items():
         train, val = make_data(args.n_train), make_data(args.n_train // 4)
-        times = {"bare": [], "dlrepro": []}
-        for repeat in range(args.repeats):
-            # Alternate the order so drift in machine speed hits both loops alike.
-            order = ["bare", "dlrepro"] if repeat % 2 == 0 else ["dlrepro", "bare"]
-            for loop in order:
-                torch.manual_seed(repeat)
-                run = bare_epochs if loop == "bare" else our_epochs
-                times[loop].append(run(build(), train, val, args.epochs, loss()))
+        data = (train, val, args.epochs)
+        times = alternating(
+            {
+                "bare": partial(seeded, bare_epochs, build, *data, loss),
+                "dlrepro": partial(seeded, our_epochs, build, *data, loss),
+            },
+            args.repeats,
+        )
         samples = args.epochs * len(train)
         bare, ours = statistics.median(times["bare"]), statistics.median(times["dlrepro"])
         rows.append(

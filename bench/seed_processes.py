@@ -18,9 +18,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 
 import torch
-from common import write_result
+from common import alternating, write_result
 from loop_overhead import MODELS, digits, our_epochs, section4_autoencoder
 
 from dlrepro.config import ComputeConfig
@@ -35,7 +36,8 @@ DENOISER = (
 )
 
 
-def three_seeds(name: str, processes: int | str, args: argparse.Namespace) -> float:
+def three_seeds(name: str, processes: int, args: argparse.Namespace, _repeat: int) -> float:
+    """Wall time of the three seeds; every repeat seeds alike (`_repeat` is `alternating`'s)."""
     build, make_data, loss = {**MODELS, "s4_denoise_ms_ssim": DENOISER}[name]
     train, val = make_data(args.n_train), make_data(args.n_train // 4)
 
@@ -58,13 +60,11 @@ def main() -> None:
     threads = torch.get_num_threads()
     rows = []
     for name in [*MODELS, "s4_denoise_ms_ssim"]:
-        times = {"one_after_another": [], "side_by_side": []}
-        for repeat in range(args.repeats):
-            order = list(times) if repeat % 2 == 0 else list(reversed(times))
-            for way in order:
-                processes = 1 if way == "one_after_another" else len(SEEDS)
-                times[way].append(three_seeds(name, processes, args))
-        serial, parallel = (statistics.median(times[way]) for way in times)
+        ways = {"one_after_another": 1, "side_by_side": len(SEEDS)}
+        times = alternating(
+            {way: partial(three_seeds, name, n, args) for way, n in ways.items()}, args.repeats
+        )
+        serial, parallel = (statistics.median(times[way]) for way in ways)
         rows.append(
             {
                 "model": name,
