@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from dlrepro.models.cnn import SmallCNN, zero_init_
+from dlrepro.training import loop
 from dlrepro.training.loop import NonFiniteLossError, fit
 
 from .conftest import separable_split
@@ -88,7 +89,14 @@ def test_checkpoint_of_another_config_is_not_resumed(tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_message():
-    with pytest.raises(NonFiniteLossError, match="Lower the learning rate"):
+    with pytest.raises(NonFiniteLossError, match=r"step .*Lower the learning rate"):
+        _fit(lr=1e12, epochs=5)
+
+
+def test_nan_loss_is_caught_by_the_epoch_total_where_steps_are_not_checked(monkeypatch):
+    # As on a GPU, where each step's check would make the host wait for the device.
+    monkeypatch.setattr(loop, "checks_every_step", lambda device: False)
+    with pytest.raises(NonFiniteLossError, match=r"at epoch 1; .*Lower the learning rate"):
         _fit(lr=1e12, epochs=5)
 
 

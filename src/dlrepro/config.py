@@ -67,9 +67,14 @@ class ComputeConfig(_Strict):
     2-core CPU (S1 CNN, VGG-16, ResNet-50, CNN AE, UNet) and the layout GPU tensor cores use."""
     autocast: Literal["none", "bf16"] = "none"
     """bf16 mixed precision for forward passes and losses, on a GPU only: on a CPU without
-    AMX it is 8-18x slower, so it is not applied there (a note says so)."""
+    AMX it is 8-18x slower, so it is not applied there (a note says so). On an H200 it made
+    VGG-16 steps 1.7x faster at batch 256 and 1.3x slower at batch 32, where launches, not
+    arithmetic, bound the step (bench/gpu_step_variants.py)."""
     compile: bool = False
-    """`torch.compile` each model before training (the first steps pay for compilation)."""
+    """`torch.compile` each model before training (the first steps pay for compilation). Off in
+    every profile: on an H200 with torch 2.11 the compiled fine-tuning epochs were slower than
+    eager steps (ResNet-50 13.7 vs 8.0 s, VGG-16 at batch 32 24 vs 18 s; bench/gpu_finetune.py,
+    bench/gpu_step_variants.py)."""
     cudnn_benchmark: bool = True
     """Let cuDNN time its convolution algorithms once per input shape (GPU only)."""
     threads: PositiveInt | None = None

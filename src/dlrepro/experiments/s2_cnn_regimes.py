@@ -142,7 +142,6 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
             fingerprint=digest(condition.config),
             measure=measure,
             dry_run=dry_run,
-            concurrent=False,
         )
         state = pretrained.kept[0]
         norm = _three_channels(manifest["normalisation"])

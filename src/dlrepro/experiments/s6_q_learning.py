@@ -140,6 +140,7 @@ def run(params: Params, agent: str, policy: str | None, *, dry_run: bool = False
     """Train one agent/policy over every seed; write episodes.csv and metrics.json."""
     if dry_run:
         params = dry_run_params(params)
+    # Here, not at the top: `s6 figures` needs neither, and importing torch costs seconds.
     import torch
 
     from dlrepro.training import compute

@@ -1,9 +1,10 @@
 """The fast path: process-wide switches for how tensors are laid out and computed
 (`compute` in params.yaml), set once per stage by `configure` and read by the loops.
 
-They are process-wide because what they wrap is (thread count, cuDNN autotuning), and so that a
-stage's loops, evaluation and measurements all run the same way without threading flags through
-every call. None changes what is computed beyond float rounding.
+They are process-wide because some of what they set is process-wide in torch already (thread
+count, cuDNN autotuning), and so that a stage's loops, evaluation and measurements all run the
+same way without threading flags through every call. None changes what is computed beyond
+float rounding.
 """
 
 from __future__ import annotations

@@ -77,5 +77,4 @@ def relaunch(processes: int, argv: list[str]) -> None:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += [f"--nproc-per-node={processes}", "-m", "dlrepro.cli", *argv]
     print("data-parallel over", processes, "processes:", " ".join(command[1:]), flush=True)
-    sys.stdout.flush()
     os.execv(sys.executable, command)

@@ -70,6 +70,9 @@ def batches(
     """Mini-batches straight from in-memory tensors (shuffled when a generator is given)."""
     n = len(data)
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    # Once per epoch, so a GPU-resident set is indexed without a host-to-device copy (and the
+    # wait that comes with it) every step.
+    order = order.to(data.x.device)
     for start in range(0, n, batch_size):
         index = order[start : start + batch_size]
         yield compute.layout(data.x[index].to(device)), data.y[index].to(device)
@@ -168,6 +171,7 @@ def fit(
     stopped_early = state.get("stopped_early", False)
     remaining = range(len(history), 0 if stopped_early else epochs)
     steps_per_epoch = -(-len(train) // batch_size)
+    check_every_step = checks_every_step(device)
 
     bar = tqdm(
         remaining,
@@ -196,12 +200,8 @@ def fit(
             with compute.autocast():
                 logits = net(x)
                 loss = loss_fn(logits, y) + auxiliary_loss(model)
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(
-                    f"{desc}: loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                    "training diverged. Lower the learning rate (or check the inputs for "
-                    "NaN) and re-run. No metrics were written for this run."
-                )
+            if check_every_step and not torch.isfinite(loss):
+                raise _diverged(desc, loss.item(), f"epoch {epoch + 1}, step {step + 1}")
             if warmup_epochs:
                 # From the global step alone, so a resumed run warms up exactly as before.
                 done = epoch * steps_per_epoch + step + 1
@@ -216,6 +216,8 @@ def fit(
             classify = is_classification(logits, y)
             if classify:
                 correct += n_correct(logits, y)
+        if not torch.isfinite(total_loss):  # also waits for the device, so the time is whole
+            raise _diverged(desc, total_loss.item(), f"epoch {epoch + 1}")
         train_seconds = time.perf_counter() - started
         if shard:
             total_loss, correct, seen = shard.total(total_loss, correct, seen)
@@ -250,6 +252,20 @@ def fit(
         if stopped_early:
             break
     return FitResult(history, best["epoch"], best["state"], stopped_early, seed)
+
+
+def checks_every_step(device: torch.device) -> bool:
+    """Whether each step's loss is checked for NaN. Reading it on the host makes the host wait
+    for the device: free on a CPU, so every step is checked there; elsewhere only the epoch's
+    total is (one NaN step makes it NaN too), so the host never stalls the GPU's queue."""
+    return device.type == "cpu"
+
+
+def _diverged(desc: str, loss: float, when: str) -> NonFiniteLossError:
+    return NonFiniteLossError(
+        f"{desc}: loss is {loss} at {when}; training diverged. Lower the learning rate (or "
+        "check the inputs for NaN) and re-run. No metrics were written for this run."
+    )
 
 
 def clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
