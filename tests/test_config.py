@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import yaml
 
@@ -85,3 +87,16 @@ def test_cli_rejects_bad_params_before_any_work(project, capsys):
 def test_load_params_of_missing_file_says_where_to_run(tmp_path):
     with pytest.raises(ParamsError, match="run from the repository root"):
         load_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["s1", "train"], "s1 train needs --variant NAME (see s1.variants"),
+        (["s3", "textgen"], "s3 textgen needs --level NAME (see s3.textgen.levels)"),
+        (["s4", "denoise"], "s4 denoise needs --loss NAME (see s4.denoise.losses)"),
+    ],
+)
+def test_cli_says_which_name_an_action_needs(project, argv, message):
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        main(argv)

@@ -61,6 +61,14 @@ def _check(params: Params, args: argparse.Namespace) -> None:
     )
 
 
+def _named(args: argparse.Namespace, option: str, command: str, listed_in: str) -> str:
+    """The NAME that `command` needs from `--option`, or exit saying where the names are."""
+    value = getattr(args, option)
+    if not value:
+        raise SystemExit(f"{command} needs --{option} NAME (see {listed_in})")
+    return value
+
+
 def _tune(params: Params, args: argparse.Namespace) -> None:
     from dlrepro.tuning import train_tuned, tune
 
@@ -76,9 +84,8 @@ def _s1(params: Params, args: argparse.Namespace) -> None:
     if args.action == "prepare":
         s1.prepare(params)
     elif args.action == "train":
-        if not args.variant:
-            raise SystemExit("s1 train needs --variant NAME (see s1.variants in params.yaml)")
-        s1.train_variant(params, args.variant, dry_run=args.dry_run)
+        variant = _named(args, "variant", "s1 train", "s1.variants in params.yaml")
+        s1.train_variant(params, variant, dry_run=args.dry_run)
     else:
         s1.make_figures(params)
 
@@ -89,19 +96,17 @@ def _s2(params: Params, args: argparse.Namespace) -> None:
     if args.action == "prepare":
         s2.prepare(params)
     elif args.action == "pretrain":
-        if not args.arch:
-            raise SystemExit("s2 pretrain needs --arch NAME (see s2.archs in params.yaml)")
-        s2.pretrain(params, args.arch, dry_run=args.dry_run)
+        arch = _named(args, "arch", "s2 pretrain", "s2.archs in params.yaml")
+        s2.pretrain(params, arch, dry_run=args.dry_run)
     elif args.action == "train":
-        if not args.regime:
-            raise SystemExit("s2 train needs --regime NAME (see s2.regimes in params.yaml)")
+        regime = _named(args, "regime", "s2 train", "s2.regimes in params.yaml")
         from dlrepro.training import distributed
         from dlrepro.training.loop import resolve_device
 
         if params.s2.processes > 1 and not distributed.requested():
             distributed.relaunch(params.s2.processes, args.argv)
         with distributed.joined(resolve_device(params)):
-            s2.train_regime(params, args.regime, dry_run=args.dry_run)
+            s2.train_regime(params, regime, dry_run=args.dry_run)
     else:
         s2.make_figures(params)
 
@@ -114,13 +119,11 @@ def _s3(params: Params, args: argparse.Namespace) -> None:
     elif args.action == "airline":
         s3.train_airline(params, dry_run=args.dry_run)
     elif args.action == "sentiment":
-        if not args.model:
-            raise SystemExit("s3 sentiment needs --model NAME (see s3.sentiment.models)")
-        s3.train_sentiment(params, args.model, dry_run=args.dry_run)
+        model = _named(args, "model", "s3 sentiment", "s3.sentiment.models")
+        s3.train_sentiment(params, model, dry_run=args.dry_run)
     elif args.action == "textgen":
-        if not args.level:
-            raise SystemExit("s3 textgen needs --level NAME (see s3.textgen.levels)")
-        s3.train_language_model(params, args.level, dry_run=args.dry_run)
+        level = _named(args, "level", "s3 textgen", "s3.textgen.levels")
+        s3.train_language_model(params, level, dry_run=args.dry_run)
     else:
         s3.make_figures(params)
 
@@ -131,13 +134,11 @@ def _s4(params: Params, args: argparse.Namespace) -> None:
     if args.action == "prepare":
         s4.prepare(params)
     elif args.action == "autoencoder":
-        if not args.encoder:
-            raise SystemExit("s4 autoencoder needs --encoder NAME (see s4.encoders)")
-        s4.train_autoencoder(params, args.encoder, dry_run=args.dry_run)
+        encoder = _named(args, "encoder", "s4 autoencoder", "s4.encoders")
+        s4.train_autoencoder(params, encoder, dry_run=args.dry_run)
     else:
-        if not args.loss:
-            raise SystemExit("s4 denoise needs --loss NAME (see s4.denoise.losses)")
-        s4.train_denoiser(params, args.loss, dry_run=args.dry_run)
+        loss = _named(args, "loss", "s4 denoise", "s4.denoise.losses")
+        s4.train_denoiser(params, loss, dry_run=args.dry_run)
 
 
 def _s5(params: Params, args: argparse.Namespace) -> None:
