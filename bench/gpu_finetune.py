@@ -79,7 +79,7 @@ def bare_seconds(
 def measure(arch: str, batch: int, args: argparse.Namespace, device: torch.device) -> dict:
     # A fresh compiler cache per row, as each DVC stage is a fresh process; it also keeps the
     # rows' recompilations from running into dynamo's per-function recompile limit.
-    torch._dynamo.reset()
+    torch.compiler.reset()
     torch.manual_seed(0)
     base, features = build_base(arch, 1.0, SIDE)
     model = compute.prepare_model(

@@ -27,7 +27,14 @@ from dlrepro.models.transfer import build_base, dense_head
 CLASSES, SIDE, IMAGES = 200, 64, 100_000
 
 
-def step_ms(arch: str, batch: int, bf16: bool, channels_last: bool, args, device) -> float:
+def step_ms(
+    arch: str,
+    batch: int,
+    bf16: bool,
+    channels_last: bool,
+    args: argparse.Namespace,
+    device: torch.device,
+) -> float:
     torch.manual_seed(0)
     base, features = build_base(arch, 1.0, SIDE)
     model = nn.Sequential(base, dense_head(features, [1025, 512], CLASSES)).to(device)
