@@ -49,6 +49,12 @@ def synthetic(n: int, device: torch.device, seed: int) -> TensorSplit:
     return TensorSplit(x, torch.randint(0, CLASSES, (n,), generator=generator, device=device))
 
 
+def finetune_net(arch: str) -> nn.Module:
+    """Full-width `arch` with the report's dense head, every layer trainable."""
+    base, features = build_base(arch, 1.0, SIDE)
+    return nn.Sequential(base, dense_head(features, [1025, 512], CLASSES))
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -81,10 +87,7 @@ def measure(arch: str, batch: int, args: argparse.Namespace, device: torch.devic
     # rows' recompilations from running into dynamo's per-function recompile limit.
     torch.compiler.reset()
     torch.manual_seed(0)
-    base, features = build_base(arch, 1.0, SIDE)
-    model = compute.prepare_model(
-        nn.Sequential(base, dense_head(features, [1025, 512], CLASSES)).to(device)
-    )
+    model = compute.prepare_model(finetune_net(arch).to(device))
     optimizer = make_optimizer(
         model,
         TrainConfig(epochs=args.epochs, batch_size=batch, lr=1e-3, optimizer="adam", patience=99),

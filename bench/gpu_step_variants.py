@@ -20,11 +20,10 @@ import time
 
 import torch
 from common import write_result
+from gpu_finetune import CLASSES, SIDE, finetune_net
 from torch import nn
 
-from dlrepro.models.transfer import build_base, dense_head
-
-CLASSES, SIDE, IMAGES = 200, 64, 100_000
+IMAGES = 100_000  # gpu_finetune's epoch
 
 
 def step_ms(
@@ -36,10 +35,8 @@ def step_ms(
     device: torch.device,
 ) -> float:
     torch.manual_seed(0)
-    base, features = build_base(arch, 1.0, SIDE)
-    model = nn.Sequential(base, dense_head(features, [1025, 512], CLASSES)).to(device)
     layout = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(memory_format=layout)
+    model = finetune_net(arch).to(device, memory_format=layout)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.randn(batch, 3, SIDE, SIDE, device=device).contiguous(memory_format=layout)
     y = torch.randint(0, CLASSES, (batch,), device=device)
