@@ -46,15 +46,15 @@ def test_a_seed_that_fails_in_its_worker_fails_the_stage_with_its_message(projec
         s1.train_variant(validate(raw), "baseline")
 
 
-def test_auto_trains_seeds_side_by_side_only_on_a_cpu_with_no_spare_cores():
-    torch.set_num_threads(2)
-    compute.configure(ComputeConfig(), torch.device("cpu"))
-    assert compute.seed_processes(3) == 3
-    assert compute.seed_processes(1) == 1
-    torch.set_num_threads(8)
-    assert compute.seed_processes(3) == 1
+def test_seed_workers_do_not_depend_on_the_core_count():
+    for cores in (2, 8):
+        torch.set_num_threads(cores)
+        compute.configure(ComputeConfig(threads=None), torch.device("cpu"))
+        assert compute.seed_processes(3) == 3
+        assert compute.seed_processes(1) == 1
     compute.configure(ComputeConfig(seed_processes=2), torch.device("cpu"))
     assert compute.seed_processes(3) == 2
+    assert torch.get_num_threads() == 2  # the contract's thread count, not the machine's
 
 
 def test_seed_processes_on_a_gpu_fail_before_training():

@@ -21,10 +21,10 @@ import argparse
 import sys
 from pathlib import Path
 
+# Nothing here may import numpy or torch: the numeric contract must be in the environment
+# before either loads (numerics.py), and it comes from params.yaml, read in `main`.
+from dlrepro import numerics
 from dlrepro.config import Params, ParamsError, load_params
-from dlrepro.data.archives import ChecksumError, FetchError
-from dlrepro.render import RenderError
-from dlrepro.tuning import TuningError
 
 TRAIN_DRY_RUN_HELP = "one seed, one epoch, two batches; writes nothing"
 
@@ -266,8 +266,24 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = sys.argv[1:] if argv is None else argv  # to relaunch under torchrun
     try:
         params = load_params(args.params)
+        numerics.apply(params.compute.cpu_isa)
+    except (ParamsError, numerics.ContractError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from dlrepro.data.archives import ChecksumError, FetchError
+    from dlrepro.render import RenderError
+    from dlrepro.tuning import TuningError
+
+    try:
         args.run(params, args)
-    except (ParamsError, ChecksumError, FetchError, TuningError, RenderError) as error:
+    except (
+        ParamsError,
+        numerics.ContractError,
+        ChecksumError,
+        FetchError,
+        TuningError,
+        RenderError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -59,8 +59,20 @@ class TrainConfig(_Strict):
 
 
 class ComputeConfig(_Strict):
-    """How the arithmetic is laid out and run, never what is computed: results agree within
-    float tolerance whatever is chosen. Measured by bench/fast_path.py."""
+    """How the arithmetic is laid out and run. `cpu_isa`, `threads` and `seed_processes` make up
+    the numeric contract (numerics.py): with them fixed, a CPU run gives the same bytes on any
+    x86-64 machine; the other switches change speed and, at most, float rounding (measured by
+    bench/fast_path.py)."""
+
+    cpu_isa: Literal["avx2", "avx512", "native"] = "avx2"
+    """Instruction-set level every CPU library computes with (ATen, oneDNN, MKL, OpenBLAS),
+    whatever the CPU offers: `avx2` runs on any x86-64 CPU since 2013 and is the level the
+    committed results were made at; `native` lets each library pick (results then depend on
+    the machine). Applied before torch loads; a CPU without the level fails with the fix."""
+    gpu_deterministic: bool = True
+    """`torch.use_deterministic_algorithms` (warn-only, so an op without a deterministic kernel
+    warns instead of failing) with cuBLAS's fixed workspace: a GPU run repeats on the same card
+    and driver. Across cards results agree statistically, not bitwise."""
 
     channels_last: bool = True
     """NHWC layout for 4-D weights and image batches: 11-25 % faster training steps on the
@@ -77,15 +89,16 @@ class ComputeConfig(_Strict):
     bench/gpu_step_variants.py)."""
     cudnn_benchmark: bool = True
     """Let cuDNN time its convolution algorithms once per input shape (GPU only)."""
-    threads: PositiveInt | None = None
-    """Intra-op CPU threads (`torch.set_num_threads`); null = torch's default (one per core)."""
+    threads: PositiveInt | None = 2
+    """Intra-op CPU threads (`torch.set_num_threads`, and numpy's OpenBLAS) of a stage's main
+    process. Part of the contract: a parallel reduction sums in per-thread chunks, so the count
+    is fixed rather than taken from the machine; null = one per core (machine-bound)."""
     seed_processes: PositiveInt | Literal["auto"] = "auto"
-    """Seeds trained at once, each in a forked process of one thread: on the 2-core CPU the three
-    seeds side by side train 1.1-1.7x faster than one after another on two threads (small models
-    gain most; bench/seed_processes.py). `auto`: one process per seed on a CPU with no more
-    cores than seeds, else one seed at a time (always on a GPU: CUDA does not survive a fork).
-    Section 2 trains its seeds one at a time whatever this says: its seconds per epoch are a
-    result."""
+    """Seeds trained at once, each in a forked process. On a CPU every seed of a stage computes
+    on one thread however many run at once (the contract: the same bytes on 2 or 64 cores), so
+    this sets speed only (bench/seed_processes.py). `auto`: every seed at once on a CPU, one at
+    a time on a GPU (CUDA does not survive a fork). Section 2 trains its seeds one after another
+    on `threads` threads whatever this says: its seconds per epoch are a result."""
 
 
 class AugmentStrength(_Strict):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from dlrepro import claims
+from dlrepro import claims, numerics
 from dlrepro.config import ArchConfig, Params, digest
 from dlrepro.paths import PAPER, RESULTS
 from dlrepro.results import load_metrics, read_json
@@ -584,6 +584,7 @@ def provenance(params: Params) -> list[str]:
         ("profile", params.profile),
         ("params digest (sha256 of the resolved params)", digest(params.model_dump(mode="json"))),
         ("seeds", ", ".join(map(str, params.seeds))),
+        *numerics.describe(params.compute.cpu_isa).items(),
         ("Python", platform.python_version()),
         *((library, version(library)) for library in LIBRARIES),
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -18,6 +19,7 @@ from typing import TypeVar
 import torch
 from torch import nn
 
+from dlrepro import numerics
 from dlrepro.config import ComputeConfig
 
 T = TypeVar("T")
@@ -38,9 +40,16 @@ def configure(cfg: ComputeConfig, device: torch.device) -> None:
         )
     global _active, _device_type
     _active, _device_type = cfg, device.type
+    if device.type == "cpu":
+        numerics.verify(cfg.cpu_isa)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
+    if device.type == "cuda" and cfg.gpu_deterministic:
+        # cuBLAS reads this when its first handle is made, which the first model step does.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    # Autotuning times algorithms and keeps the fastest, which may differ from run to run.
+    torch.backends.cudnn.benchmark = cfg.cudnn_benchmark and not cfg.gpu_deterministic
     if cfg.autocast != "none" and device.type != "cuda":
         print(f"compute.autocast = {cfg.autocast} applies on a GPU only; running in float32")
 
@@ -71,12 +80,14 @@ def autocast() -> Iterator[None]:
 
 
 def seed_processes(n_seeds: int) -> int:
-    """How many of `n_seeds` seeds train at once (see ComputeConfig.seed_processes)."""
+    """Worker processes `n_seeds` seeds train in (see ComputeConfig.seed_processes); 0 on a GPU,
+    where they train one after another in this process. Never a function of the core count:
+    on a CPU a seed always computes on one thread, in a worker, so its bytes are the same on
+    any machine."""
+    if _device_type != "cpu":
+        return 0
     wanted = _active.seed_processes
-    if wanted == "auto":
-        spare_cores = torch.get_num_threads() > n_seeds
-        return 1 if _device_type != "cpu" or spare_cores else n_seeds
-    return min(wanted, n_seeds)
+    return n_seeds if wanted == "auto" else min(wanted, n_seeds)
 
 
 def progress_position() -> int | None:
@@ -95,11 +106,11 @@ def _run_seed_job(slot_and_seed: tuple[int, int]):
 def map_seeds(
     run_one: Callable[[int], T], seeds: Sequence[int], concurrent: bool = True
 ) -> list[T]:
-    """`run_one(seed)` for every seed, in seed order: one after another, or (`concurrent` and
-    `seed_processes` > 1) in forked worker processes of one thread each. A worker inherits the
-    caller's data and closures; what `run_one` returns comes back pickled."""
-    processes = seed_processes(len(seeds)) if concurrent else 1
-    if processes <= 1:
+    """`run_one(seed)` for every seed, in seed order: in forked worker processes of one thread
+    each (on a CPU, when `concurrent`), else one after another in this process. A worker
+    inherits the caller's data and closures; what `run_one` returns comes back pickled."""
+    processes = seed_processes(len(seeds)) if concurrent else 0
+    if processes == 0:
         return [run_one(seed) for seed in seeds]
     global _seed_job
     _seed_job = run_one
