@@ -28,9 +28,10 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-# The browser test (paper in headless Chromium) and the shared-Optuna test (a real PostgreSQL
-# server) skip, saying why, where these are missing; CI installs them here.
-SYSTEM_PACKAGES := chromium postgresql
+# The browser test (paper in headless Chromium), the shared-Optuna test (a real PostgreSQL
+# server) and the cross-CPU numerics test (qemu emulating a CPU without AVX-512) skip, saying
+# why, where these are missing; CI installs them here.
+SYSTEM_PACKAGES := chromium postgresql qemu-user
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
