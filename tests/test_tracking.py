@@ -109,7 +109,7 @@ def test_unreachable_server_sends_the_stage_offline_at_once(tmp_path):
     result = json.loads(stage.stdout.splitlines()[-1])
     assert result["seconds"] < 30, "wandb's 90 s init timeout was waited for"
     assert result["mode"] == "offline"
-    assert stage.stderr.count("warning: W&B server") == 1, stage.stderr
-    assert f"127.0.0.1:{port} unreachable (cannot connect" in stage.stderr  # found by the probe
+    assert stage.stderr.count("warning: no W&B connection") == 1, stage.stderr
+    assert f"127.0.0.1:{port} (cannot connect to" in stage.stderr  # found by the quick probe
     assert len(list((tmp_path / "wandb").glob("offline-run-*"))) == 4
     assert not list((tmp_path / "wandb").glob("run-*"))

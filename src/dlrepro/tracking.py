@@ -168,7 +168,7 @@ def _offline_from_now(base_url: str, problem: str, directory: Path) -> str:
         _server_unreachable.value = True
     if first:
         print(
-            f"warning: W&B server {base_url} unreachable ({problem}); this stage's runs are "
+            f"warning: no W&B connection to {base_url} ({problem}); this stage's runs are "
             f"written offline under {directory / 'wandb'}: upload them with `wandb sync`",
             file=sys.stderr,
         )
