@@ -1,6 +1,11 @@
 """Optuna studies: resume, pruning, storage errors, and the tuned training run."""
 
+import functools
 import json
+import math
+import multiprocessing
+import os
+import signal
 
 import optuna
 import pytest
@@ -80,6 +85,92 @@ def test_median_pruner_prunes_a_bad_trial(tmp_path):
     states = [trial.state for trial in study.trials]
     assert states[0] == optuna.trial.TrialState.COMPLETE
     assert states[1:] == [optuna.trial.TrialState.PRUNED] * 2
+
+
+N_TRIALS = 14
+"""Past TPE's 10 random startup trials, so that both its random and its model phase resume."""
+
+
+def _tune_config(tmp_path, name: str) -> TuneConfig:
+    return TuneConfig.model_validate(
+        {
+            "storage": f"sqlite:///{tmp_path}/{name}.db",
+            "sampler_seed": 0,
+            "pruner": {"n_startup_trials": 4, "n_warmup_steps": 0},
+            "studies": {},
+        }
+    )
+
+
+@functools.cache
+def _s1_bn_space() -> dict:
+    return _params().tune.studies["s1_bn"].space
+
+
+def _cheap_objective(trial, kill_at: int | None = None) -> float:
+    """Deterministic in the params, with a few intermediate reports for the pruner; SIGKILLs
+    its own process mid-trial once the study has `kill_at` finished trials."""
+    params = tuning.suggest(trial, _s1_bn_space())
+    value = (
+        -((math.log10(params["s1.train.lr"]) + 2) ** 2)
+        - (params["s1.train.momentum"] - 0.9) ** 2
+        + 0.1 * (params["s1.train.optimizer"] == "adam")
+        - params["s1.train.batch_size"] / 1000
+    )
+    for step in range(3):
+        trial.report(value * (3 - step), step)
+        if kill_at is not None and len(tuning._finished(trial.study)) == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+    return value
+
+
+def _killed_run(cfg: TuneConfig, kill_at: int) -> None:
+    study = tuning.open_study("resume", cfg)
+    tuning.run_study(study, lambda trial: _cheap_objective(trial, kill_at), N_TRIALS)
+
+
+def _finished_trials(study) -> list[tuple]:
+    return [(t.state, t.params, t.value) for t in tuning._finished(study)]
+
+
+def test_killed_study_resumes_to_the_uninterrupted_result(tmp_path):
+    # Two real kills, in TPE's random phase and in its model phase, each leaving a RUNNING
+    # trial; forked before this process opens any database.
+    killed = _tune_config(tmp_path, "killed")
+    for kill_at in (3, 12):
+        process = multiprocessing.get_context("fork").Process(
+            target=_killed_run, args=(killed, kill_at)
+        )
+        process.start()
+        process.join(timeout=120)
+        assert process.exitcode == -signal.SIGKILL
+    resumed = tuning.open_study("resume", killed)
+    assert len(tuning._finished(resumed)) == 12
+    tuning.run_study(resumed, _cheap_objective, N_TRIALS)
+
+    uninterrupted = tuning.open_study("resume", _tune_config(tmp_path, "uninterrupted"))
+    tuning.run_study(uninterrupted, _cheap_objective, N_TRIALS)
+
+    assert len(tuning._finished(uninterrupted)) == N_TRIALS
+    assert _finished_trials(resumed) == _finished_trials(uninterrupted)
+    assert resumed.best_params == uninterrupted.best_params
+    states = [t.state for t in resumed.trials]
+    assert states.count(optuna.trial.TrialState.FAIL) == 2  # the killed trials, run again
+    assert optuna.trial.TrialState.PRUNED in states
+
+
+def test_corrupt_database_fails_in_one_line(project):
+    database = project / ".dlrepro" / "optuna.db"
+    database.parent.mkdir()
+    database.write_bytes(b"SQLite format 3\x00" + os.urandom(8192))
+    with pytest.raises(tuning.TuningError) as error:
+        tuning.tune(_params(), "s1_bn")
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"the Optuna database {database.relative_to(project)} is corrupt")
+    assert message.endswith(f"rm {database.relative_to(project)}")
 
 
 def test_invalid_storage_url_fails_clearly(project, monkeypatch):

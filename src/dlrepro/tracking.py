@@ -2,28 +2,43 @@
 
 Mode: WANDB_MODE when the user sets it (tests use `disabled`); otherwise `online` when an API key
 is configured (WANDB_API_KEY or `wandb login`), else `offline` (no account, no network, no wait).
+When the W&B server cannot be reached (a quick connect to it, or an online start that fails),
+the run and every later run of the stage's process tree go offline, with one line saying so.
 Runs are written under <project>/wandb even when DVC runs a queued experiment in a temporary copy
-of the repository, so `wandb sync` finds them afterwards. wandb is imported lazily; any error it
-raises is reported once and tracking continues as a no-op.
+of the repository, so `wandb sync` finds them afterwards. wandb is imported lazily; any other
+error it raises is reported once and tracking continues as a no-op.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import netrc
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 from dlrepro.paths import project_root
 
 PROJECT = "dlrepro"
+CONNECT_TIMEOUT_S = 3
+"""How long the connect to the W&B server may take before the stage's runs go offline."""
+ONLINE_INIT_TIMEOUT_S = 20
+"""wandb.init's limit for a server that accepts the connect but does not answer (wandb's own
+default, 90 s, would be paid by every run of a stage)."""
+
+# Set when the server is found unreachable, for the rest of the stage. It lives in shared memory
+# made when the stage imports this module, so the seed workers it forks later (map_seeds) read
+# it, and one worker's finding reaches its siblings and the parent; the stage's end frees it.
+_server_unreachable = multiprocessing.get_context("fork").Value("b", False)
 
 
 def wandb_mode() -> str:
-    if os.environ.get("WANDB_MODE"):
-        return os.environ["WANDB_MODE"]
-    return "online" if _has_api_key() else "offline"
+    mode = os.environ.get("WANDB_MODE") or ("online" if _has_api_key() else "offline")
+    return "offline" if mode == "online" and _server_unreachable.value else mode
 
 
 def _has_api_key() -> bool:
@@ -63,18 +78,34 @@ class Run:
 
             directory = wandb_dir()
             directory.mkdir(parents=True, exist_ok=True)
-            self._run = wandb.init(
-                project=project,
-                group=group,
-                name=name,
-                config=config,
-                tags=tags,
-                job_type=job_type,
-                mode=mode,
-                dir=str(directory),
-                reinit="finish_previous",
-                settings=wandb.Settings(console="off", silent=True, init_timeout=90),
-            )
+
+            def start(mode: str):
+                # Offline, the limit only bounds the start of wandb's local service.
+                timeout = ONLINE_INIT_TIMEOUT_S if mode == "online" else 90
+                return wandb.init(
+                    project=project,
+                    group=group,
+                    name=name,
+                    config=config,
+                    tags=tags,
+                    job_type=job_type,
+                    mode=mode,
+                    dir=str(directory),
+                    reinit="finish_previous",
+                    settings=wandb.Settings(console="off", silent=True, init_timeout=timeout),
+                )
+
+            if mode != "online":
+                self._run = start(mode)
+                return
+            base_url = wandb.setup().settings.base_url
+            if problem := _unreachable(base_url):
+                self._run = start(_offline_from_now(base_url, problem, directory))
+                return
+            try:
+                self._run = start("online")
+            except Exception as error:
+                self._run = start(_offline_from_now(base_url, _first_line(error), directory))
         except Exception as error:
             self._fail(error)
 
@@ -113,6 +144,39 @@ class Run:
     def _fail(self, error: Exception) -> None:
         self._run = None
         print(f"warning: W&B tracking turned off for this run: {error}", file=sys.stderr)
+
+
+def _unreachable(base_url: str) -> str | None:
+    """Why a connection to the W&B server (or to the proxy the environment names for it) cannot
+    be opened within CONNECT_TIMEOUT_S; None when it can."""
+    url = urlsplit(base_url)
+    proxy = getproxies().get(url.scheme)
+    if proxy and not proxy_bypass(url.hostname or ""):
+        url = urlsplit(proxy)
+    address = (url.hostname or "", url.port or (443 if url.scheme == "https" else 80))
+    try:
+        socket.create_connection(address, timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        return f"cannot connect to {address[0]}:{address[1]}: {error.strerror or error}"
+    return None
+
+
+def _offline_from_now(base_url: str, problem: str, directory: Path) -> str:
+    """Switch this process tree's runs to offline, saying so once."""
+    with _server_unreachable.get_lock():
+        first = not _server_unreachable.value
+        _server_unreachable.value = True
+    if first:
+        print(
+            f"warning: no W&B connection to {base_url} ({problem}); this stage's runs are "
+            f"written offline under {directory / 'wandb'}: upload them with `wandb sync`",
+            file=sys.stderr,
+        )
+    return "offline"
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def log_figures(section: str, profile: str, paths: list[Path]) -> None:

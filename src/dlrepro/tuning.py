@@ -10,10 +10,12 @@ directly comparable with the report-setting one.
 - The study lives in an RDB storage (SQLite by default; any SQLAlchemy URL through
   `tune.storage` or $DLREPRO_OPTUNA_STORAGE, e.g. PostgreSQL shared by workers on several
   machines). Workers share the study's `n_trials` budget; give each extra worker its own
-  $DLREPRO_TUNE_WORKER (1, 2, ...), which offsets its sampler seed so that workers do not draw
+  $DLREPRO_TUNE_WORKER (1, 2, ...), which enters its sampler seed so that workers do not draw
   the same points (worker 0, the default, is the reproducible single-worker run). The study's
   name carries a digest of the search space and the condition, so a killed stage resumes its
-  study and a changed space starts a new one.
+  study and a changed space starts a new one. A resumed study ends with the same finished
+  trials as an uninterrupted one: the killed trial is failed and run again, and each trial's
+  proposal is seeded from the finished trials before it (`TrialSeededTPE`).
 - Outputs: best_params.json (what the tuned training stage applies), trials.csv, metrics.json,
   and Optuna's optimisation-history and parameter-importance plots.
 
@@ -28,6 +30,8 @@ import importlib
 import os
 import time
 import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,27 +93,130 @@ def open_study(name: str, cfg: TuneConfig):
     url = storage_url(cfg)
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    with corruption_reported(url):
+        try:
+            storage = _rdb_storage(url)
+        except Exception as error:  # SQLAlchemy raises several unrelated types for a bad URL
+            if _corrupt_sqlite_path(url, error):
+                raise
+            raise TuningError(
+                f"cannot open the Optuna storage {url!r}: {_first_line(error)}. Give a SQLAlchemy "
+                "URL such as sqlite:///.dlrepro/optuna.db or postgresql://user:password@host/dbname"
+                f" in tune.storage or ${STORAGE_ENV}."
+            ) from None
+        return optuna.create_study(
+            study_name=name,
+            storage=storage,
+            sampler=TrialSeededTPE(cfg.sampler_seed, worker_id()),
+            pruner=optuna.pruners.MedianPruner(
+                n_startup_trials=cfg.pruner.n_startup_trials,
+                n_warmup_steps=cfg.pruner.n_warmup_steps,
+            ),
+            direction="maximize",
+            load_if_exists=True,
+        )
+
+
+@contextmanager
+def corruption_reported(url: str) -> Iterator[None]:
+    """A corrupt SQLite file as one line saying which file to delete, instead of SQLAlchemy's
+    traceback; a damaged page can surface at any later read, not only when the file is opened."""
     try:
-        storage = _rdb_storage(url)
-    except Exception as error:  # SQLAlchemy raises several unrelated types for a bad URL
+        yield
+    except Exception as error:
+        path = _corrupt_sqlite_path(url, error)
+        if path is None:
+            raise
         raise TuningError(
-            f"cannot open the Optuna storage {url!r}: {error}. Give a SQLAlchemy URL such as "
-            "sqlite:///.dlrepro/optuna.db or postgresql://user:password@host/dbname in "
-            f"tune.storage or ${STORAGE_ENV}."
+            f"the Optuna database {path} is corrupt ({_first_line(error.orig)}); delete it to "
+            f"tune from scratch, losing every study in it: rm {path}"
         ) from None
-    return optuna.create_study(
-        study_name=name,
-        storage=storage,
+
+
+def _corrupt_sqlite_path(url: str, error: Exception) -> str | None:
+    """The SQLite file that `error` (a SQLAlchemy error wrapping sqlite3's) found corrupt."""
+    code = getattr(getattr(error, "orig", None), "sqlite_errorname", "")
+    corrupt = code == "SQLITE_NOTADB" or code.startswith("SQLITE_CORRUPT")
+    return url.removeprefix("sqlite:///") if corrupt and url.startswith("sqlite:///") else None
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+class TrialSeededTPE:
+    """Optuna's TPE sampler, made afresh for each trial with a seed drawn from (sampler seed,
+    worker, number of finished trials), so that what a trial proposes depends on the finished
+    trials before it and never on whether the process restarted. One long-lived seeded sampler
+    carries its random state from trial to trial: a study resumed after a kill starts a new
+    sampler at the first state again and re-proposes the study's first points.
+
+    Optuna calls a sampler through these methods only; this class does not subclass
+    BaseSampler so that importing this module (the cli does) does not import Optuna."""
+
+    def __init__(self, seed: int, worker: int) -> None:
+        self.seed = seed
+        self.worker = worker
+        self._tpe = None
+
+    def before_trial(self, study, trial) -> None:
+        import numpy as np
+        from optuna.samplers import TPESampler
+
+        entropy = (self.seed, self.worker, len(_finished(study)))
         # The constant liar keeps concurrent workers from sampling next to each other's running
         # trials; with one worker there are none, and it changes nothing.
-        sampler=optuna.samplers.TPESampler(
-            seed=cfg.sampler_seed + 1_000_003 * worker_id(), constant_liar=True
-        ),
-        pruner=optuna.pruners.MedianPruner(
-            n_startup_trials=cfg.pruner.n_startup_trials, n_warmup_steps=cfg.pruner.n_warmup_steps
-        ),
-        direction="maximize",
-        load_if_exists=True,
+        self._tpe = TPESampler(
+            seed=int(np.random.SeedSequence(entropy).generate_state(1)[0]), constant_liar=True
+        )
+        self._tpe.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial) -> dict:
+        return self._tpe.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space: dict) -> dict[str, Any]:
+        return self._tpe.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name: str, param_distribution) -> Any:
+        return self._tpe.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values: Sequence[float] | None) -> None:
+        # No sampler yet when this process fails a trial that a killed one left running.
+        if self._tpe is not None:
+            self._tpe.after_trial(study, trial, state, values)
+
+
+def run_study(
+    study, objective: Callable[[Any], float], n_trials: int, callbacks: Sequence[Callable] = ()
+) -> None:
+    """Optimise until the study has `n_trials` finished (complete or pruned) trials, counting
+    every worker's, after failing the trials that this worker's killed run left running."""
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    worker = worker_id()
+    # A worker runs one process at a time, so its running trials belong to a killed one. Failed
+    # now, not after the heartbeat's grace period, they are run again from the same proposal and
+    # do not stand in the constant liar as running points meanwhile.
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial.user_attrs.get("worker") == worker:
+            study.tell(trial.number, state=TrialState.FAIL)
+
+    def tagged(trial) -> float:
+        trial.set_user_attr("worker", worker)
+        return objective(trial)
+
+    study.optimize(
+        tagged,
+        n_trials=max(0, n_trials - len(_finished(study))),
+        # Failed and running trials do not count, so a killed worker's trials cost no budget;
+        # workers sharing the study stop at its budget, each adding at most the trial it was
+        # running when another reached it.
+        callbacks=[
+            *callbacks,
+            MaxTrialsCallback(n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED)),
+        ],
+        catch=(),
     )
 
 
@@ -141,6 +248,12 @@ class WandbTrialLogger:
         )
 
 
+def _finished(study) -> list:
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+
 def _complete(study) -> list:
     from optuna.trial import TrialState
 
@@ -158,7 +271,6 @@ def objective_for(params: Params, spec: TuneStudy):
     section = importlib.import_module(SECTIONS[spec.section][0])
 
     def objective(trial) -> float:
-        trial.set_user_attr("worker", worker_id())
         trial_params = override(params, suggest(trial, spec.space))
         condition, splits = section.condition(trial_params, spec.condition)
 
@@ -181,8 +293,6 @@ def objective_for(params: Params, spec: TuneStudy):
 
 def tune(params: Params, name: str, *, dry_run: bool = False) -> dict | None:
     import optuna
-    from optuna.study import MaxTrialsCallback
-    from optuna.trial import TrialState
 
     cfg = params.tune
     if name not in cfg.studies:
@@ -206,24 +316,18 @@ def tune(params: Params, name: str, *, dry_run: bool = False) -> dict | None:
     }
     study = open_study(f"{name}-{digest(identity)}", cfg)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    finished = (TrialState.COMPLETE, TrialState.PRUNED)
-    done = len(study.get_trials(deepcopy=False, states=finished))
-    with Run(
-        project=PROJECT,
-        group=f"tune/{name}",
-        name=f"tune/{study.study_name}",
-        config={"study": study.study_name, **identity},
-        tags=["tune", params.profile, name],
-        job_type="tune",
-    ) as tracker:
-        study.optimize(
-            objective_for(params, spec),
-            n_trials=max(0, spec.n_trials - done),
-            # Counts every worker's trials, running ones included, so workers sharing the study
-            # stop at its budget (a race can add one trial per extra worker, never lose one).
-            callbacks=[WandbTrialLogger(tracker), MaxTrialsCallback(spec.n_trials, states=None)],
-            catch=(),
-        )
+    with (
+        corruption_reported(storage_url(cfg)),
+        Run(
+            project=PROJECT,
+            group=f"tune/{name}",
+            name=f"tune/{study.study_name}",
+            config={"study": study.study_name, **identity},
+            tags=["tune", params.profile, name],
+            job_type="tune",
+        ) as tracker,
+    ):
+        run_study(study, objective_for(params, spec), spec.n_trials, [WandbTrialLogger(tracker)])
         summary = _write_results(name, study)
         tracker.summary(summary)
     return summary
