@@ -264,11 +264,20 @@ def main(argv: list[str] | None = None) -> int:
     ).set_defaults(run=_render_paper)
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv  # to relaunch under torchrun
+    from dlrepro.failures import StageFailure, file_system_failure
+
+    expected = (ParamsError, ChecksumError, FetchError, TuningError, RenderError, StageFailure)
     try:
         params = load_params(args.params)
         args.run(params, args)
-    except (ParamsError, ChecksumError, FetchError, TuningError, RenderError) as error:
+    except expected as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        line = file_system_failure(error)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
         return 2
     return 0
 
