@@ -137,14 +137,13 @@ def map_seeds(
                 running[receiver] = (slot, seed, worker)
             for receiver in wait(list(running)):
                 slot, seed, worker = running.pop(receiver)
-                try:
+                with contextlib.suppress(EOFError):  # EOF: it ended without sending anything
                     outcomes[slot] = receiver.recv()
-                except EOFError:
-                    worker.join()
-                    died = f"seed {seed}'s worker process died ({_how_it_ended(worker.exitcode)})"
-                    outcomes[slot] = (False, WorkerDiedError(died))
                 receiver.close()
                 worker.join()
+                if slot not in outcomes:
+                    died = f"seed {seed}'s worker process died ({_how_it_ended(worker.exitcode)})"
+                    outcomes[slot] = (False, WorkerDiedError(died))
     finally:
         for _, _, worker in running.values():  # left running only when the caller is stopped
             worker.kill()
