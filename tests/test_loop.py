@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -64,28 +66,80 @@ class Killed(Exception):
     pass
 
 
-def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
-    _, uninterrupted = _fit(epochs=5)
-
+def _killed_after_epoch_2(checkpoint, epochs=5):
     def kill_after_epoch_2(row):
         if row["epoch"] == 2:
             raise Killed
 
-    checkpoint = tmp_path / "ckpt.pt"
     with pytest.raises(Killed):
-        _fit(epochs=5, checkpoint=checkpoint, on_epoch=kill_after_epoch_2)
+        _fit(epochs=epochs, checkpoint=checkpoint, on_epoch=kill_after_epoch_2)
+
+
+def _assert_same_run(a, b):
+    assert _untimed(a.history) == _untimed(b.history)
+    for key, value in a.best_state.items():
+        assert torch.equal(value, b.best_state[key])
+
+
+def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
+    _, uninterrupted = _fit(epochs=5)
+    checkpoint = tmp_path / "ckpt.pt"
+    _killed_after_epoch_2(checkpoint)
     assert checkpoint.exists()
     _, resumed = _fit(epochs=5, checkpoint=checkpoint)
-    assert _untimed(resumed.history) == _untimed(uninterrupted.history)
-    for key, value in uninterrupted.best_state.items():
-        assert torch.equal(value, resumed.best_state[key])
+    _assert_same_run(resumed, uninterrupted)
 
 
-def test_checkpoint_of_another_config_is_not_resumed(tmp_path):
+def test_checkpoint_of_another_key_is_discarded_with_a_warning(tmp_path, capsys):
+    _, fresh = _fit(epochs=3)
     checkpoint = tmp_path / "ckpt.pt"
     _fit(epochs=2, checkpoint=checkpoint)
     _, result = _fit(epochs=3, checkpoint=checkpoint, fingerprint="another")
-    assert len(result.history) == 3
+    assert f"warning: discarding {checkpoint}: written by other code, data or params; " in (
+        capsys.readouterr().err
+    )
+    assert result.seconds_before_resume == 0.0
+    _assert_same_run(result, fresh)
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [lambda n: 0, lambda n: 10, lambda n: n // 2, lambda n: n - 10],
+    ids=["empty", "head", "half", "all-but-tail"],
+)
+def test_truncated_checkpoint_is_discarded_and_the_run_trains_from_scratch(tmp_path, capsys, kept):
+    _, uninterrupted = _fit(epochs=5)
+    checkpoint = tmp_path / "ckpt.pt"
+    _killed_after_epoch_2(checkpoint)
+    written = checkpoint.read_bytes()
+    checkpoint.write_bytes(written[: kept(len(written))])
+    _, result = _fit(epochs=5, checkpoint=checkpoint)
+    (warning,) = capsys.readouterr().err.splitlines()
+    assert warning.startswith(f"warning: discarding {checkpoint}: unreadable (")
+    assert warning.endswith("); training train from scratch")
+    _assert_same_run(result, uninterrupted)
+
+
+def test_seconds_before_a_resume_are_kept(tmp_path):
+    checkpoint = tmp_path / "ckpt.pt"
+    _killed_after_epoch_2(checkpoint)
+    stored = torch.load(checkpoint, weights_only=True)["seconds"]
+    assert stored > 0
+    _, resumed = _fit(epochs=5, checkpoint=checkpoint)
+    assert resumed.seconds_before_resume == stored
+    assert torch.load(checkpoint, weights_only=True)["seconds"] > stored
+
+
+def test_checkpoint_is_on_disk_before_it_replaces_the_last(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(loop.os, "fsync", lambda fd: calls.append("fsync"))
+    replace = os.replace
+    monkeypatch.setattr(
+        loop.os, "replace", lambda *paths: calls.append("replace") or replace(*paths)
+    )
+    _fit(epochs=1, checkpoint=tmp_path / "ckpt.pt")
+    # The file's bytes, then the rename, then the folder entry the rename wrote.
+    assert calls == ["fsync", "replace", "fsync"]
 
 
 def test_nan_loss_stops_with_a_clear_message():

@@ -271,20 +271,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     from dlrepro.data.archives import ChecksumError, FetchError
+    from dlrepro.failures import StageFailure, file_system_failure
     from dlrepro.render import RenderError
     from dlrepro.tuning import TuningError
 
-    try:
-        args.run(params, args)
-    except (
+    expected = (
         ParamsError,
         numerics.ContractError,
         ChecksumError,
         FetchError,
         TuningError,
         RenderError,
-    ) as error:
+        StageFailure,
+    )
+    try:
+        args.run(params, args)
+    except expected as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        line = file_system_failure(error)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
         return 2
     return 0
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Iterable
+import shutil
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from dlrepro.failures import writing
 from dlrepro.paths import RESULTS
 
 if TYPE_CHECKING:
@@ -28,16 +31,38 @@ def summarise_runs(runs: pd.DataFrame, columns: list[str]) -> dict[str, dict[str
     return {column: mean_std(runs[column].tolist()) for column in columns}
 
 
-def write_run_results(out: Path, runs: list[dict], metrics: list[str], **info) -> dict:
-    """runs.csv (one row per seed) and metrics.json (mean and std over seeds, plus `info`).
+STAGING = ".writing"
+"""The folder inside a results folder where `result_set` writes before anything is replaced."""
 
-    metrics.json is written last: its presence means the stage completed.
-    """
-    out.mkdir(parents=True, exist_ok=True)
+
+@contextlib.contextmanager
+def result_set(out: Path) -> Iterator[Path]:
+    """A folder to write a set of result files into. Once all are written they replace their
+    namesakes in `out` (metrics.json last: its presence means the stage completed); a failure
+    while writing leaves `out` as it was, never new files beside old ones."""
+    if out.name == STAGING:  # a set within a set: the outer one replaces them all at once
+        yield out
+        return
+    staging = out / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        with writing(out):
+            staging.mkdir(parents=True)
+            yield staging
+            for path in sorted(staging.iterdir(), key=lambda path: path.name == "metrics.json"):
+                os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_run_results(out: Path, runs: list[dict], metrics: list[str], **info) -> dict:
+    """runs.csv (one row per seed) and metrics.json (mean and std over seeds, plus `info`), both
+    or neither (`result_set`)."""
     table = pd.DataFrame(runs)
-    table.round(6).to_csv(out / "runs.csv", index=False)
     summary = {**info, "n_seeds": len(table), **summarise_runs(table, metrics)}
-    write_json(out / "metrics.json", summary)
+    with result_set(out) as staging:
+        table.round(6).to_csv(staging / "runs.csv", index=False)
+        write_json(staging / "metrics.json", summary)
     return summary
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from dlrepro.config import Params, S2Config, S2Regime, digest
+from dlrepro.config import Params, S2Config, S2Regime
 from dlrepro.data.prepare import TensorSplit, load_prepared, prepare_images
 from dlrepro.models.transfer import (
     InputAdapter,
@@ -139,7 +139,6 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
             params.seeds[:1],  # one base per arch: the regimes' seeds vary what follows it
             device=resolve_device(params),
             checkpoint_dir=checkpoint_dir,
-            fingerprint=digest(condition.config),
             measure=measure,
             dry_run=dry_run,
         )

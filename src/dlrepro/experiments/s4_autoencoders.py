@@ -33,7 +33,13 @@ from dlrepro.experiments.imaging import DIGITS_DIR, apply, load_digits, mse, sho
 from dlrepro.models.autoencoders import ConvAutoencoder, MLPAutoencoder
 from dlrepro.models.summary import layer_table
 from dlrepro.paths import PAPER, RESULTS
-from dlrepro.results import architecture_figure, image_rows, save_figure, write_run_results
+from dlrepro.results import (
+    architecture_figure,
+    image_rows,
+    result_set,
+    save_figure,
+    write_run_results,
+)
 from dlrepro.tracking import log_figures
 from dlrepro.training.loop import FitResult
 from dlrepro.training.losses import SimilarityLoss, image_loss
@@ -144,10 +150,9 @@ def train_autoencoder(params: Params, name: str, *, dry_run: bool = False) -> di
         if dry_run:
             print(f"dry run of {SECTION}/{condition_name} passed: PCA fitted, nothing written")
             return None
-        write_histories(RESULTS_DIR / condition_name, history)
-        summary = write_run_results(
-            RESULTS_DIR / condition_name, runs, [*CODE_METRICS, "explained_variance"], **info
-        )
+        with result_set(RESULTS_DIR / condition_name) as out:
+            write_histories(out, history)
+            summary = write_run_results(out, runs, [*CODE_METRICS, "explained_variance"], **info)
         _write_code_figures(params, name, digits["test"].x[index], shown_recon, None)
         return summary
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from dlrepro.config import Params
 from dlrepro.paths import PAPER, RESULTS
-from dlrepro.results import save_figure, subplots, write_run_results
+from dlrepro.results import result_set, save_figure, subplots, write_run_results
 from dlrepro.tracking import PROJECT, Run, log_figures
 
 SECTION = "s6"
@@ -185,12 +185,11 @@ def run(params: Params, agent: str, policy: str | None, *, dry_run: bool = False
     if dry_run:
         print(f"dry run of {SECTION}/{name} passed: params valid, a few steps trained")
         return None
-    out = RESULTS_DIR / name
-    out.mkdir(parents=True, exist_ok=True)
-    pd.concat(tables)[["seed", "episode", "steps", "return"]].to_csv(
-        out / "episodes.csv", index=False
-    )
-    metrics = write_run_results(out, runs, METRICS, run=name, threshold=threshold)
+    with result_set(RESULTS_DIR / name) as out:
+        pd.concat(tables)[["seed", "episode", "steps", "return"]].to_csv(
+            out / "episodes.csv", index=False
+        )
+        metrics = write_run_results(out, runs, METRICS, run=name, threshold=threshold)
     return metrics
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
+import traceback
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.connection import Connection, wait
 from typing import TypeVar
 
 import torch
@@ -21,13 +23,12 @@ from torch import nn
 
 from dlrepro import numerics
 from dlrepro.config import ComputeConfig
+from dlrepro.failures import StageFailure
 
 T = TypeVar("T")
 
 _active = ComputeConfig()
 _device_type = "cpu"
-_seed_job: Callable | None = None
-"""What forked seed workers run: set before they fork, because closures cannot be pickled."""
 _worker_slot: int | None = None
 """This process's place among concurrent seed workers (None outside them): its progress line."""
 
@@ -95,12 +96,29 @@ def progress_position() -> int | None:
     return _worker_slot
 
 
-def _run_seed_job(slot_and_seed: tuple[int, int]):
+class WorkerDiedError(StageFailure, RuntimeError):
+    """A seed's worker process ended without handing back an outcome (killed, out of memory)."""
+
+
+def _run_seed_job(run_one: Callable[[int], T], slot: int, seed: int, outcome: Connection) -> None:
+    """A forked seed worker: sends back (True, what `run_one(seed)` returned) or (False, the
+    exception it raised)."""
     global _worker_slot
-    _worker_slot, seed = slot_and_seed
+    _worker_slot = slot
     # One thread: libgomp hangs in a forked child that starts threads after its parent did.
     torch.set_num_threads(1)
-    return _seed_job(seed)
+    try:
+        outcome.send((True, run_one(seed)))
+    except Exception as error:
+        # Shown only when nothing expects the error (str(error) leaves notes out).
+        error.add_note(f"raised in seed {seed}'s worker process:\n{traceback.format_exc()}")
+        outcome.send((False, error))
+
+
+def _how_it_ended(exitcode: int) -> str:
+    if exitcode < 0:
+        return f"killed by {signal.Signals(-exitcode).name}: out of memory, or killed"
+    return f"exit code {exitcode}"
 
 
 def map_seeds(
@@ -108,15 +126,41 @@ def map_seeds(
 ) -> list[T]:
     """`run_one(seed)` for every seed, in seed order: in forked worker processes of one thread
     each (on a CPU, when `concurrent`), else one after another in this process. A worker
-    inherits the caller's data and closures; what `run_one` returns comes back pickled."""
+    inherits the caller's data and closures; what `run_one` returns comes back pickled. A seed
+    that fails does not stop the others; once all ended, the first failure in seed order is
+    raised (a worker that died raises WorkerDiedError naming its seed)."""
     processes = seed_processes(len(seeds)) if concurrent else 0
     if processes == 0:
         return [run_one(seed) for seed in seeds]
-    global _seed_job
-    _seed_job = run_one
+    fork = multiprocessing.get_context("fork")
+    waiting = list(enumerate(seeds))
+    running: dict[Connection, tuple[int, int, multiprocessing.Process]] = {}
+    outcomes: dict[int, tuple[bool, object]] = {}
     try:
-        fork = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(processes, mp_context=fork) as pool:
-            return list(pool.map(_run_seed_job, enumerate(seeds)))
+        while waiting or running:
+            while waiting and len(running) < processes:
+                slot, seed = waiting.pop(0)
+                receiver, sender = fork.Pipe(duplex=False)
+                worker = fork.Process(target=_run_seed_job, args=(run_one, slot, seed, sender))
+                worker.start()
+                # Only the worker holds the sending end now: its death reads as end of file.
+                sender.close()
+                running[receiver] = (slot, seed, worker)
+            for receiver in wait(list(running)):
+                slot, seed, worker = running.pop(receiver)
+                with contextlib.suppress(EOFError):  # EOF: it ended without sending anything
+                    outcomes[slot] = receiver.recv()
+                receiver.close()
+                worker.join()
+                if slot not in outcomes:
+                    died = f"seed {seed}'s worker process died ({_how_it_ended(worker.exitcode)})"
+                    outcomes[slot] = (False, WorkerDiedError(died))
     finally:
-        _seed_job = None
+        for _, _, worker in running.values():  # left running only when the caller is stopped
+            worker.kill()
+            worker.join()
+    in_seed_order = [outcomes[slot] for slot in range(len(seeds))]
+    for succeeded, value in in_seed_order:
+        if not succeeded:
+            raise value
+    return [value for _, value in in_seed_order]

@@ -3,8 +3,10 @@
 What it guarantees:
 - determinism: each epoch reseeds python, numpy and torch from (seed, epoch), so a run is a pure
   function of its seed, and a run resumed from a checkpoint continues exactly as if never stopped;
-- resume: with `checkpoint` set, state is saved atomically after every epoch and picked up again
-  when the same run (same `fingerprint`) starts; a finished run returns its stored result at once;
+- resume: with `checkpoint` set, state is saved atomically (and fsynced) after every epoch and
+  picked up again when the same run (same `fingerprint`) starts; a finished run returns its
+  stored result at once. A checkpoint of another fingerprint, or one that cannot be read, is
+  discarded with a warning and the run starts from scratch;
 - early stopping on validation accuracy (or loss) with the best weights restored (Keras
   semantics);
 - one loop for classifiers (logits (N, C) or (N, C, L) against integer targets) and regressors
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import random
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,12 +37,13 @@ from tqdm import tqdm
 
 from dlrepro.config import Params, TrainConfig
 from dlrepro.data.prepare import TensorSplit
+from dlrepro.failures import StageFailure, writing
 from dlrepro.training import compute, distributed
 
 EVAL_BATCH = 1024
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(StageFailure, FloatingPointError):
     """The loss became NaN or infinite: training diverged."""
 
 
@@ -129,6 +134,9 @@ class FitResult:
     best_state: dict[str, torch.Tensor]
     stopped_early: bool
     seed: int
+    seconds_before_resume: float = 0.0
+    """Wall time the run spent before the checkpoint it resumed from (0 when it did not resume):
+    the run's total time is this plus the time taken now."""
 
 
 def fit(
@@ -157,6 +165,7 @@ def fit(
     `max_batches` caps batches per epoch (dry runs); `on_epoch` receives each history row;
     `warmup_epochs` ramps the learning rate linearly from 0 per step over that many epochs.
     """
+    started = time.perf_counter()
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     device = next(model.parameters()).device
     shard = distributed.current()
@@ -165,7 +174,8 @@ def fit(
     for group in optimizer.param_groups:
         # torch's schedulers' convention; saved with the optimizer, so resume keeps it.
         group.setdefault("initial_lr", group["lr"])
-    state = _resume(checkpoint, fingerprint, model, optimizer)
+    state = _resume(checkpoint, fingerprint, model, optimizer, desc)
+    seconds_before_resume = state.get("seconds", 0.0)
     history: list[dict[str, float]] = state.get("history", [])
     best = state.get("best", {"epoch": 0, "score": -math.inf, "state": None})
     stopped_early = state.get("stopped_early", False)
@@ -189,7 +199,7 @@ def fit(
         total_loss = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
         seen, classify = torch.zeros((), dtype=torch.long, device=device), False
-        started = time.perf_counter()
+        epoch_started = time.perf_counter()
         for step, (x, y) in enumerate(batches(train, batch_size, generator, device)):
             if max_batches is not None and step >= max_batches:
                 break
@@ -218,7 +228,7 @@ def fit(
                 correct += n_correct(logits, y)
         if not torch.isfinite(total_loss):  # also waits for the device, so the time is whole
             raise _diverged(desc, total_loss.item(), f"epoch {epoch + 1}")
-        train_seconds = time.perf_counter() - started
+        train_seconds = time.perf_counter() - epoch_started
         if shard:
             total_loss, correct, seen = shard.total(total_loss, correct, seen)
         val_metrics = evaluate(model, val, loss_fn)
@@ -246,12 +256,15 @@ def fit(
                     "history": history,
                     "best": best,
                     "stopped_early": stopped_early,
+                    "seconds": seconds_before_resume + time.perf_counter() - started,
                 },
                 checkpoint,
             )
         if stopped_early:
             break
-    return FitResult(history, best["epoch"], best["state"], stopped_early, seed)
+    return FitResult(
+        history, best["epoch"], best["state"], stopped_early, seed, seconds_before_resume
+    )
 
 
 def checks_every_step(device: torch.device) -> bool:
@@ -274,20 +287,51 @@ def clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _atomic_save(obj: dict, path: Path) -> None:
+    """Write through a temporary file, flushed to disk before it replaces `path`: a crash or a
+    power cut leaves the previous checkpoint or the new one, never a truncated file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".part")
-    torch.save(obj, partial)
+    with writing(path), open(partial, "wb") as file:
+        torch.save(obj, file)
+        file.flush()
+        os.fsync(file.fileno())
     os.replace(partial, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # makes the rename itself durable
+    finally:
+        os.close(folder)
 
 
-def _resume(checkpoint, fingerprint, model, optimizer) -> dict:
+UNREADABLE = (EOFError, OSError, RuntimeError, pickle.UnpicklingError)
+"""What torch.load raises on a truncated or corrupt file."""
+
+
+def _resume(
+    checkpoint: Path | None,
+    fingerprint: str,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    desc: str,
+) -> dict:
+    """The checkpoint's state, loaded into `model` and `optimizer`; {} (a fresh start) when there
+    is none to use."""
     if checkpoint is None or not checkpoint.exists():
         return {}
-    state = torch.load(checkpoint, weights_only=True)
+    try:
+        state = torch.load(checkpoint, weights_only=True)
+    except UNREADABLE as error:
+        return _discard(checkpoint, f"unreadable ({type(error).__name__})", desc)
     if state.get("fingerprint") != fingerprint:
-        # A checkpoint of another configuration: start over rather than mix the two.
-        return {}
+        # Resuming would mix two runs: weights trained by other code, data or params.
+        return _discard(checkpoint, "written by other code, data or params", desc)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     print(f"resuming from {checkpoint} after epoch {len(state['history'])}")
     return state
+
+
+def _discard(checkpoint: Path, why: str, desc: str) -> dict:
+    print(f"warning: discarding {checkpoint}: {why}; training {desc} from scratch", file=sys.stderr)
+    checkpoint.unlink()
+    return {}

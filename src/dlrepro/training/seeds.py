@@ -3,6 +3,8 @@ does between reading its params and writing its results."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import shutil
 import time
 from collections.abc import Callable
@@ -10,12 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import torch
 from torch import nn
 
+import dlrepro
 from dlrepro.config import Params, TrainConfig, digest
 from dlrepro.data.prepare import TensorSplit
 from dlrepro.paths import CHECKPOINTS, RESULTS
-from dlrepro.results import write_run_results
+from dlrepro.results import result_set, write_run_results
 from dlrepro.tracking import PROJECT, Run
 from dlrepro.training import compute, distributed
 from dlrepro.training.adversarial import Adversarial, fit_adversarial
@@ -47,7 +51,7 @@ class Condition:
     name: str
     profile: str
     config: dict
-    """Logged to W&B; its digest keys the resume checkpoints."""
+    """Logged to W&B; its digest is part of the resume checkpoints' key (`resume_key`)."""
     build: Callable[[], nn.Module]
     """A fresh model (called after seeding, so initialisation follows the seed)."""
     train: TrainConfig
@@ -139,7 +143,6 @@ def train_over_seeds(
     *,
     device,
     checkpoint_dir: Path | None,
-    fingerprint: str,
     measure: Callable[[nn.Module, FitResult], Measured],
     dry_run: bool = False,
     concurrent: bool = True,
@@ -147,11 +150,13 @@ def train_over_seeds(
     """Fit the condition once per seed with the best weights restored, and ask `measure` for
     that run's metrics. Seeds train side by side where `compute.seed_processes` allows and
     `concurrent` (False where wall time is itself a result); every seed is seeded alike either
-    way."""
+    way. A seed resumes from its checkpoint in `checkpoint_dir` only when the checkpoint was
+    written under the same `resume_key`."""
     c = condition
+    keep_checkpoints = checkpoint_dir is not None and not dry_run
+    fingerprint = resume_key(c.config, splits) if keep_checkpoints else ""
     # Small enough for memory by construction (prepared tensors): on a GPU, moved there once.
     splits = {name: TensorSplit(s.x.to(device), s.y.to(device)) for name, s in splits.items()}
-    keep_checkpoints = checkpoint_dir is not None and not dry_run
 
     def one_seed(seed: int) -> tuple[Measured, pd.DataFrame]:
         seed_everything(seed)
@@ -180,7 +185,8 @@ def train_over_seeds(
             model.load_state_dict(result.best_state)
             measured = measure(model, result)
             measured.metrics = {"seed": seed, **measured.metrics}
-            measured.metrics["seconds"] = round(time.perf_counter() - started, 2)
+            seconds = result.seconds_before_resume + time.perf_counter() - started
+            measured.metrics["seconds"] = round(seconds, 2)
             tracker.summary(measured.metrics)
         if distributed.is_main():
             shown = ", ".join(
@@ -189,11 +195,17 @@ def train_over_seeds(
             print(f"{c.section}/{c.name} seed {seed}: {shown}", flush=True)
         return measured, pd.DataFrame(result.history).assign(seed=seed)
 
-    outcomes = compute.map_seeds(
-        one_seed,
-        seeds[:1] if dry_run else seeds,
-        concurrent=concurrent and not distributed.requested(),
-    )
+    try:
+        outcomes = compute.map_seeds(
+            one_seed,
+            seeds[:1] if dry_run else seeds,
+            concurrent=concurrent and not distributed.requested(),
+        )
+    except compute.WorkerDiedError as error:
+        raise compute.WorkerDiedError(
+            f"{c.section}/{c.name}: {error}; the other seeds' checkpoints are kept: re-run to "
+            "train only what is missing"
+        ) from None
     per_seed = pd.concat([history for _, history in outcomes])
     return SeedRuns(
         runs=[measured.metrics for measured, _ in outcomes],
@@ -202,13 +214,37 @@ def train_over_seeds(
     )
 
 
+def resume_key(config: dict, splits: dict[str, TensorSplit]) -> str:
+    """What a run's result depends on: its config, the code and the data it trains on. A
+    checkpoint written under another key is never resumed."""
+    data = hashlib.blake2b(digest_size=16)
+    for name, split in sorted(splits.items()):
+        for tensor in (split.x, split.y):
+            data.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
+            flat = tensor.detach().cpu().contiguous().reshape(-1)
+            data.update(flat.view(torch.uint8).numpy())
+    return digest([digest(config), source_digest(), data.hexdigest()])
+
+
+@functools.cache
+def source_digest() -> str:
+    """A hash of every .py file of the package (path and contents), once per process."""
+    package = Path(dlrepro.__file__).parent
+    source = hashlib.blake2b(digest_size=16)
+    for path in sorted(package.rglob("*.py")):
+        content = path.read_bytes()
+        source.update(f"{path.relative_to(package)} {len(content)}\n".encode())
+        source.update(content)
+    return source.hexdigest()
+
+
 def write_histories(out: Path, per_seed: pd.DataFrame) -> None:
     """history_seeds.csv (per seed and epoch) and history.csv (the mean over the seeds still
-    running at each epoch: one curve per condition for `dvc plots`)."""
-    out.mkdir(parents=True, exist_ok=True)
-    per_seed.round(6).to_csv(out / "history_seeds.csv", index=False)
-    columns = [c for c in HISTORY_COLUMNS[1:] if c in per_seed]
-    per_seed.groupby("epoch")[columns].mean().round(6).to_csv(out / "history.csv")
+    running at each epoch: one curve per condition for `dvc plots`), both or neither."""
+    with result_set(out) as staging:
+        per_seed.round(6).to_csv(staging / "history_seeds.csv", index=False)
+        columns = [c for c in HISTORY_COLUMNS[1:] if c in per_seed]
+        per_seed.groupby("epoch")[columns].mean().round(6).to_csv(staging / "history.csv")
 
 
 def run_condition(
@@ -223,10 +259,10 @@ def run_condition(
     **info,
 ) -> tuple[dict | None, list]:
     """A train stage's whole job: train over `params.seeds` (resumable), then write
-    results/<section>/<name>/ (histories, runs.csv, metrics.json with `info`) and drop the
-    checkpoints. Returns the summary and each seed's `Measured.kept`. A dry run trains two
-    batches of one seed and writes nothing (summary None); so does every data-parallel rank but
-    the first."""
+    results/<section>/<name>/ (histories, runs.csv, metrics.json with `info`: all of them or,
+    on a failure, none) and drop the checkpoints. Returns the summary and each seed's
+    `Measured.kept`. A dry run trains two batches of one seed and writes nothing (summary None);
+    so does every data-parallel rank but the first."""
     c = condition
     checkpoint_dir = CHECKPOINTS / c.section / c.name
     seed_runs = train_over_seeds(
@@ -235,7 +271,6 @@ def run_condition(
         params.seeds,
         device=resolve_device(params),
         checkpoint_dir=checkpoint_dir,
-        fingerprint=digest(c.config),
         measure=measure,
         dry_run=dry_run,
         concurrent=concurrent,
@@ -245,8 +280,8 @@ def run_condition(
     if dry_run:
         print(f"dry run of {c.section}/{c.name} passed: params valid, data loaded, a step trained")
         return None, seed_runs.kept
-    out = RESULTS / c.section / c.name
-    write_histories(out, seed_runs.history)
-    summary = write_run_results(out, seed_runs.runs, metrics, **info)
+    with result_set(RESULTS / c.section / c.name) as out:
+        write_histories(out, seed_runs.history)
+        summary = write_run_results(out, seed_runs.runs, metrics, **info)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return summary, seed_runs.kept

@@ -1,0 +1,236 @@
+"""Faults injected into a train stage: stale, corrupt or interrupted checkpoints, a seed worker
+killed, a write that fails. Each ends in a correct result or one clear line, never a silent
+wrong result."""
+
+import errno
+import os
+import signal
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from dlrepro import cli
+from dlrepro.config import ComputeConfig, TrainConfig, validate
+from dlrepro.failures import file_system_failure
+from dlrepro.models.cnn import SmallCNN
+from dlrepro.training import compute, seeds
+from dlrepro.training.compute import WorkerDiedError
+from dlrepro.training.seeds import Condition, Measured, resume_key, run_condition, train_over_seeds
+
+from .conftest import separable_split, smoke_params
+
+SPLITS = {"train": separable_split(96, 0), "val": separable_split(48, 1)}
+EPOCHS = 3
+
+
+@pytest.fixture(autouse=True)
+def _restore_defaults():
+    threads = torch.get_num_threads()
+    yield
+    compute.configure(ComputeConfig(), torch.device("cpu"))
+    torch.set_num_threads(threads)
+
+
+class Killed(Exception):
+    pass
+
+
+def _condition(augment=None) -> Condition:
+    return Condition(
+        section="t",
+        name="c",
+        profile="smoke",
+        config={"net": "small"},
+        build=lambda: SmallCNN(1, 8, 4, conv_channels=[4], dense=[8]),
+        train=TrainConfig(
+            epochs=EPOCHS, batch_size=16, lr=0.05, optimizer="sgd", momentum=0.9, patience=10
+        ),
+        augment=augment,
+    )
+
+
+def _measure(model, result) -> Measured:
+    return Measured({"best_val_acc": result.history[result.best_epoch - 1]["val_acc"]})
+
+
+def _train(checkpoint_dir, measure=_measure, augment=None, concurrent=False) -> seeds.SeedRuns:
+    return train_over_seeds(
+        _condition(augment),
+        SPLITS,
+        [0, 1, 2],
+        device=torch.device("cpu"),
+        checkpoint_dir=checkpoint_dir,
+        measure=measure,
+        concurrent=concurrent,
+    )
+
+
+def _untimed(runs: seeds.SeedRuns) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return pd.DataFrame(runs.runs).drop(columns="seconds"), runs.history.drop(
+        columns="train_seconds"
+    )
+
+
+def _assert_same_runs(a: seeds.SeedRuns, b: seeds.SeedRuns) -> None:
+    for frame_a, frame_b in zip(_untimed(a), _untimed(b), strict=True):
+        pd.testing.assert_frame_equal(frame_a, frame_b)
+
+
+def _killed_measuring_seed_0(checkpoint_dir) -> None:
+    """A stage stopped after seed 0 trained to the end (its checkpoint complete)."""
+
+    def measure(model, result):
+        raise Killed
+
+    with pytest.raises(Killed):
+        _train(checkpoint_dir, measure)
+
+
+def test_resume_key_covers_config_code_and_data(monkeypatch):
+    key = resume_key({"net": "small"}, SPLITS)
+    assert resume_key({"net": "small"}, SPLITS) == key
+    assert resume_key({"net": "large"}, SPLITS) != key
+    changed = separable_split(96, 0)
+    changed.x[5, 0, 0, 0] += 1e-6
+    assert resume_key({"net": "small"}, {**SPLITS, "train": changed}) != key
+    monkeypatch.setattr(seeds, "source_digest", lambda: "other code")
+    assert resume_key({"net": "small"}, SPLITS) != key
+
+
+def test_checkpoint_of_other_code_is_discarded_and_the_seed_retrained(
+    tmp_path, monkeypatch, capsys
+):
+    fresh = _train(tmp_path / "fresh")
+    _killed_measuring_seed_0(tmp_path / "ckpt")
+    capsys.readouterr()
+    monkeypatch.setattr(seeds, "source_digest", lambda: "the model code changed")
+    rerun = _train(tmp_path / "ckpt")
+    checkpoint = tmp_path / "ckpt" / "seed0.pt"
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: discarding {checkpoint}: written by other code, data or params; "
+        "training t/c/seed0 from scratch"
+    ]
+    _assert_same_runs(rerun, fresh)
+
+
+def test_seconds_count_the_time_before_a_resume(tmp_path, capsys):
+    _killed_measuring_seed_0(tmp_path)
+    state = torch.load(tmp_path / "seed0.pt", weights_only=True)
+    state["seconds"] = 1000.0  # as if the killed session had taken that long
+    torch.save(state, tmp_path / "seed0.pt")
+    rerun = _train(tmp_path)
+    assert f"resuming from {tmp_path / 'seed0.pt'} after epoch {EPOCHS}" in capsys.readouterr().out
+    assert 1000 <= rerun.runs[0]["seconds"] < 1000 + 60
+    assert rerun.runs[1]["seconds"] < 60
+
+
+def test_a_killed_seed_worker_fails_the_stage_naming_it_and_a_rerun_trains_the_rest(
+    tmp_path, capfd
+):
+    compute.configure(ComputeConfig(threads=1, seed_processes=3), torch.device("cpu"))
+    kill = tmp_path / "kill seed 2 in its second epoch"
+
+    def augment(x):
+        if kill.exists() and torch.initial_seed() == 2 * 100_003 + 1:
+            kill.unlink()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return x
+
+    uninterrupted = _train(tmp_path / "uninterrupted", augment=augment)
+    kill.touch()
+    with pytest.raises(WorkerDiedError) as died:
+        _train(tmp_path / "ckpt", augment=augment, concurrent=True)
+    assert str(died.value) == (
+        "t/c: seed 2's worker process died (killed by SIGKILL: out of memory, or killed); the "
+        "other seeds' checkpoints are kept: re-run to train only what is missing"
+    )
+    epochs_done = {
+        seed: len(torch.load(tmp_path / "ckpt" / f"seed{seed}.pt")["history"]) for seed in (0, 1, 2)
+    }
+    assert epochs_done == {0: EPOCHS, 1: EPOCHS, 2: 1}
+    capfd.readouterr()
+    rerun = _train(tmp_path / "ckpt", augment=augment, concurrent=True)
+    printed = capfd.readouterr().out  # by the workers: capfd reads their output too
+    for seed, epoch in epochs_done.items():
+        assert (
+            f"resuming from {tmp_path / 'ckpt' / f'seed{seed}.pt'} after epoch {epoch}" in printed
+        )
+    _assert_same_runs(rerun, uninterrupted)
+
+
+def test_a_failed_write_leaves_the_previous_result_set_intact(project, monkeypatch):
+    params = validate(smoke_params())
+
+    def run(condition):
+        return run_condition(
+            condition, SPLITS, params, measure=_measure, metrics=["best_val_acc"], concurrent=False
+        )
+
+    run(_condition())
+    out = project / "results" / "t" / "c"
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert set(before) == {"history.csv", "history_seeds.csv", "runs.csv", "metrics.json"}
+
+    def disk_full(path, obj):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("dlrepro.results.write_json", disk_full)
+    changed = _condition()
+    changed.train = changed.train.model_copy(update={"epochs": EPOCHS - 1})
+    with pytest.raises(OSError) as failed:
+        run(changed)
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    assert file_system_failure(failed.value) == (
+        "disk full while writing results/t/c; free space and re-run"
+    )
+
+
+def _fails_with(error):
+    def run(params, args):
+        raise error
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            OSError(errno.ENOSPC, "No space left on device", "results/s1/baseline/runs.csv"),
+            "disk full while writing results/s1/baseline/runs.csv; free space and re-run",
+        ),
+        (
+            OSError(errno.EROFS, "Read-only file system", "results/s1/baseline"),
+            "Read-only file system: results/s1/baseline; make results/s1 writable and re-run",
+        ),
+        (
+            PermissionError(errno.EACCES, "Permission denied", "results/s1/baseline/runs.csv"),
+            "Permission denied: results/s1/baseline/runs.csv; make results/s1/baseline writable "
+            "and re-run",
+        ),
+        (WorkerDiedError("seed 2's worker process died"), "seed 2's worker process died"),
+    ],
+    ids=["disk-full", "read-only", "permission", "worker-died"],
+)
+def test_cli_prints_an_expected_failure_as_one_line(project, monkeypatch, capsys, error, line):
+    monkeypatch.setattr(cli, "_check", _fails_with(error))
+    assert cli.main(["check-params"]) == 2
+    assert capsys.readouterr().err == f"error: {line}\n"
+
+
+def test_cli_shows_an_unexpected_os_error_in_full(project, monkeypatch):
+    monkeypatch.setattr(cli, "_check", _fails_with(FileNotFoundError(errno.ENOENT, "gone", "x")))
+    with pytest.raises(FileNotFoundError):
+        cli.main(["check-params"])
+
+
+def test_cli_prints_a_loss_that_diverged_in_a_seed_worker_as_one_line(project, capsys):
+    raw = smoke_params(train={**smoke_params()["s1"]["train"], "lr": 1e12})
+    raw["compute"]["seed_processes"] = 3
+    (project / "params.yaml").write_text(yaml.safe_dump(raw))
+    assert cli.main(["s1", "train", "--variant", "baseline"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: s1/baseline/seed0: loss is ")
+    assert line.endswith("No metrics were written for this run.")
