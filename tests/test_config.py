@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import yaml
 
-from dlrepro.cli import main
+from dlrepro.cli import PARAMS_CHECKED, main
 from dlrepro.config import (
     PER_PROFILE,
     PROFILES,
@@ -222,6 +222,16 @@ def test_cli_rejects_bad_params_before_any_work(project, capsys):
     assert main(["s1", "train", "--variant", "baseline"]) == 2
     assert "s1.train.lr = -1" in capsys.readouterr().err
     assert sorted(p.relative_to(project) for p in project.rglob("*")) == before
+
+
+def test_check_params_writes_the_same_file_for_every_valid_params_yaml(project):
+    assert main(["check-params"]) == 0
+    first = (project / PARAMS_CHECKED).read_bytes()
+    raw = smoke_params()
+    raw["s1"]["dropout"] = 0.4
+    (project / "params.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["check-params"]) == 0
+    assert (project / PARAMS_CHECKED).read_bytes() == first
 
 
 def test_load_params_of_missing_file_says_where_to_run(tmp_path):
