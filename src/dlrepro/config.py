@@ -742,17 +742,18 @@ def resolve(raw: dict[str, Any]) -> dict[str, Any]:
                 "sections ({} where it changes nothing) so DVC can track each stage's overlay"
             )
     base = {k: v for k, v in raw.items() if k != "profiles"}
-    order = [profile, *(name for name in profiles if name != profile)]
-    resolved = {}
-    for name in order:
-        resolved[name] = _overlay(base, profiles[name] or {}, name, selected=name == profile)
-        unset = _unset(resolved[name])
+    merged = {
+        name: _overlay(base, profiles[name] or {}, name, selected=name == profile)
+        for name in [profile, *(other for other in profiles if other != profile)]
+    }
+    for name, tree in merged.items():
+        unset = _unset(tree)
         if unset:
             raise ParamsError(
                 f"profiles.{name}.{unset[0]} is missing: {unset[0]} is {PER_PROFILE}, so every "
                 "profile sets it"
             )
-    return resolved[profile]
+    return merged[profile]
 
 
 def _describe(error: ValidationError) -> str:
