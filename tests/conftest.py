@@ -72,6 +72,15 @@ def smoke_params(**s1_overrides) -> dict:
     return raw
 
 
+def set_key(raw: dict, dotted: str, value) -> None:
+    """Set a dotted params key (`profiles.smoke.s1.train.epochs`) as `dvc exp run -S` does."""
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for part in parents:
+        node = node[part]
+    node[leaf] = value
+
+
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """A scratch project folder (cwd) with smoke params and tiny prepared Section 1 data."""

@@ -1,12 +1,22 @@
+import json
 import re
 
+import numpy as np
 import pytest
 import yaml
 
-from dlrepro.cli import main
-from dlrepro.config import PROFILES, ParamsError, load_params, resolve, validate
+from dlrepro.cli import PARAMS_CHECKED, main
+from dlrepro.config import (
+    PER_PROFILE,
+    PROFILES,
+    SEED_LIMIT,
+    ParamsError,
+    load_params,
+    resolve,
+    validate,
+)
 
-from .conftest import REPO, smoke_params
+from .conftest import REPO, set_key, smoke_params
 
 
 def test_repository_params_are_valid_for_every_profile():
@@ -14,6 +24,89 @@ def test_repository_params_are_valid_for_every_profile():
     for profile in PROFILES:
         params = validate({**raw, "profile": profile})
         assert params.profile == profile
+
+
+def test_every_profile_resolves_to_the_values_it_had_before_one_home_per_value():
+    # tests/data/resolved_profiles.json: resolve() of each profile under the params.yaml whose
+    # overlays still shadowed real base values (commit 856eea7); the rewrite moved values only
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    frozen = json.loads((REPO / "tests/data/resolved_profiles.json").read_text())
+    for profile in PROFILES:
+        assert resolve({**raw, "profile": profile}) == frozen[profile], profile
+
+
+def _per_profile_keys(tree: dict, path: str = "") -> list[str]:
+    keys = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            keys += _per_profile_keys(value, f"{path}{key}.")
+        elif value == PER_PROFILE:
+            keys.append(f"{path}{key}")
+    return keys
+
+
+def _covers(key: str, leaf: str) -> bool:
+    """`key` (a dvc.yaml params key, maybe with ${...} parts) is `leaf` or one of its parents."""
+    parts, leaf_parts = key.split("."), leaf.split(".")
+    return len(parts) <= len(leaf_parts) and all(
+        part == other or part.startswith("${")
+        for part, other in zip(parts, leaf_parts, strict=False)
+    )
+
+
+def test_every_stage_that_reads_a_per_profile_key_depends_on_its_home():
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    base = {key: value for key, value in raw.items() if key != "profiles"}
+    per_profile = _per_profile_keys(base)
+    for name, stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].items():
+        listed = [key for key in stage.get("do", stage).get("params", []) if isinstance(key, str)]
+        homes = [key.removeprefix("profiles.${profile}.") for key in listed if "${profile}" in key]
+        for key in listed:
+            for leaf in per_profile:
+                if _covers(key, leaf) or _covers(leaf, key):
+                    assert "profile" in listed, f"{name} reads {leaf} but not `profile`"
+                    assert any(_covers(home, leaf) for home in homes), f"{name} reads {leaf}"
+
+
+def test_overriding_a_base_key_that_the_profile_sets_fails_naming_the_profile_key():
+    raw = smoke_params()
+    raw["s1"]["train"]["epochs"] = 1  # what `dvc exp run -S s1.train.epochs=1` writes
+    message = (
+        "s1.train.epochs = 1 is set per profile (profiles.smoke.s1.train.epochs = 2 wins); "
+        "set -S profiles.smoke.s1.train.epochs=1 instead, and restore s1.train.epochs: "
+        "per-profile"
+    )
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        resolve(raw)
+
+
+def test_overriding_the_profile_key_is_what_the_run_reads():
+    raw = smoke_params()
+    raw["profiles"]["smoke"]["s1"]["train"]["epochs"] = 1
+    raw["profiles"]["smoke"]["s1"]["model"]["conv_channels"] = [4]
+    params = validate(raw)
+    assert params.s1.train.epochs == 1 and params.s1.model.conv_channels == [4]
+
+
+def test_a_second_home_in_another_profile_fails_too():
+    raw = smoke_params()
+    raw["profiles"]["embedded"]["s1"]["dropout"] = 0.5
+    with pytest.raises(ParamsError, match=r"write s1\.dropout: per-profile and set it in every"):
+        resolve(raw)
+
+
+def test_a_per_profile_key_that_a_profile_leaves_out_fails_naming_where_to_set_it():
+    raw = smoke_params()
+    del raw["profiles"]["paper"]["s1"]["train"]["epochs"]  # not the selected profile
+    with pytest.raises(ParamsError, match=r"profiles\.paper\.s1\.train\.epochs is missing"):
+        resolve(raw)
+
+
+def test_a_profile_cannot_set_the_marker():
+    raw = smoke_params()
+    raw["profiles"]["smoke"]["s4"]["n_train"] = PER_PROFILE
+    with pytest.raises(ParamsError, match=r"profiles\.smoke\.s4\.n_train = per-profile"):
+        resolve(raw)
 
 
 def test_profile_overlay_changes_sizes_only():
@@ -55,6 +148,53 @@ def test_invalid_values_name_the_key_and_the_allowed_values(edit, key, allowed):
     assert allowed in str(error.value)
 
 
+def test_a_seed_numpy_cannot_take_fails_naming_the_seed():
+    raw = smoke_params()
+    raw["seeds"] = [0, SEED_LIMIT]
+    with pytest.raises(ParamsError, match=r"seeds\.1 = 4294967296: too large: numpy"):
+        validate(raw)
+
+
+def test_the_largest_valid_seed_seeds_every_generator_the_stages_use():
+    from stable_baselines3.common.utils import set_random_seed
+
+    from dlrepro.training.loop import seed_everything
+
+    largest = SEED_LIMIT - 1
+    set_random_seed(largest)  # numpy's legacy generator, unchanged
+    # the largest seed the loops derive (s3's samples use the larger multiplier)
+    seed_everything(largest * 1_000_003 + 10**9)
+    with pytest.raises(ValueError, match="2\\*\\*32"):
+        np.random.seed(SEED_LIMIT)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        # smoke s1: 300 drawn, 30 held out for validation
+        ("s1.train.batch_size", 271, "s1.train.batch_size = 271 is larger than the 270"),
+        (
+            "profiles.smoke.s5.gan_train.batch_size",
+            241,
+            "s5.gan_train.batch_size = 241 is larger than the 240 training samples that "
+            "s4.n_train = 300 leaves",
+        ),
+        ("profiles.smoke.s5.colourise.train.batch_size", 91, "s5.colourise.n_train = 120"),
+    ],
+)
+def test_a_batch_larger_than_the_training_set_fails(key, value, message):
+    raw = smoke_params()
+    set_key(raw, key, value)
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        validate(raw)
+
+
+def test_a_batch_as_large_as_the_training_set_is_valid():
+    raw = smoke_params()
+    raw["s1"]["train"]["batch_size"] = 270
+    assert validate(raw).s1.train.batch_size == 270
+
+
 def test_unknown_profile_lists_the_profiles():
     with pytest.raises(ParamsError, match="allowed: smoke, embedded, paper"):
         resolve({**smoke_params(), "profile": "huge"})
@@ -82,6 +222,16 @@ def test_cli_rejects_bad_params_before_any_work(project, capsys):
     assert main(["s1", "train", "--variant", "baseline"]) == 2
     assert "s1.train.lr = -1" in capsys.readouterr().err
     assert sorted(p.relative_to(project) for p in project.rglob("*")) == before
+
+
+def test_check_params_writes_the_same_file_for_every_valid_params_yaml(project):
+    assert main(["check-params"]) == 0
+    first = (project / PARAMS_CHECKED).read_bytes()
+    raw = smoke_params()
+    raw["s1"]["dropout"] = 0.4
+    (project / "params.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["check-params"]) == 0
+    assert (project / PARAMS_CHECKED).read_bytes() == first
 
 
 def test_load_params_of_missing_file_says_where_to_run(tmp_path):

@@ -17,7 +17,7 @@ from dlrepro.experiments import s2_cnn_regimes as s2
 from dlrepro.models.transfer import build_base, load_base, published_weights
 from dlrepro.training.loop import fit, make_optimizer
 
-from .conftest import smoke_params, write_prepared
+from .conftest import set_key, smoke_params, write_prepared
 
 
 @pytest.fixture
@@ -127,20 +127,17 @@ def test_width_one_is_torchvisions_network():
 
 
 @pytest.mark.parametrize(
-    "edit, message",
+    "key, value, message",
     [
-        ({"source": {"classes": [4, 5]}}, "overlap"),
-        ({"archs": {"vgg16": {"width": 0.5, "weights": "imagenet"}}}, "published width"),
-        ({"archs": {"resnet50": {"weights": "package"}}}, "not available"),
-        ({"regimes": {"bad": {"arch": "vgg16", "init": "scratch", "trainable": "head"}}}, "random"),
+        ("s2.source.classes", [4, 5], "overlap"),
+        ("profiles.smoke.s2.archs.vgg16", {"width": 0.5, "weights": "imagenet"}, "published width"),
+        ("profiles.smoke.s2.archs.resnet50.weights", "package", "not available"),
+        ("s2.regimes.bad", {"arch": "vgg16", "init": "scratch", "trainable": "head"}, "random"),
     ],
 )
-def test_invalid_s2_params_fail_before_training(edit, message):
+def test_invalid_s2_params_fail_before_training(key, value, message):
     raw = smoke_params()
-    raw["profiles"]["smoke"]["s2"] = {**raw["profiles"]["smoke"]["s2"], **edit}
-    if "regimes" in edit:
-        raw["s2"]["regimes"] = edit["regimes"]
-        raw["profiles"]["smoke"]["s2"].pop("regimes")
+    set_key(raw, key, value)
     with pytest.raises(ParamsError, match=message):
         validate(raw)
 

@@ -54,7 +54,15 @@ def _fetch(params: Params, args: argparse.Namespace) -> None:
         fetch(name, params.data.source, Path(params.data.raw_dir))
 
 
+PARAMS_CHECKED = Path("results/check_params.json")
+"""What the `check_params` stage writes for a valid params.yaml. Every other stage depends on it,
+so an invalid value stops DVC before it removes any stage's outputs; and it is the same for every
+valid params.yaml, so a valid change re-runs only the stages whose params it touches."""
+
+
 def _check(params: Params, args: argparse.Namespace) -> None:
+    PARAMS_CHECKED.parent.mkdir(parents=True, exist_ok=True)
+    PARAMS_CHECKED.write_text('{"params": "valid"}\n')
     print(
         f"params.yaml is valid for profile {params.profile!r}: seeds {params.seeds}, "
         f"data source {params.data.source}, Section 1 on {params.s1.dataset}"

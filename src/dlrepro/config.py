@@ -1,9 +1,10 @@
 """params.yaml: loading, profile overlay and validation.
 
-params.yaml holds every hyperparameter at its base value plus a `profiles` table of overlays
-(`smoke`, `embedded`, `paper`). `profile` picks one; the overlay is merged into the base tree and
-the result is validated here, before any stage does work, so a bad value fails with the key, the
-value and what is allowed, and nothing is written.
+params.yaml holds every hyperparameter plus a `profiles` table of overlays (`smoke`, `embedded`,
+`paper`). `profile` picks one; the overlay is merged into the base tree and the result is
+validated here, before any stage does work, so a bad value fails with the key, the value and what
+is allowed, and nothing is written. Each value has one home: a key that the profiles set reads
+`per-profile` in the base, so an override of the base key cannot be silently shadowed.
 """
 
 from __future__ import annotations
@@ -11,11 +12,19 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 PROFILES = ("smoke", "embedded", "paper")
 Profile = Literal["smoke", "embedded", "paper"]
@@ -23,6 +32,28 @@ Profile = Literal["smoke", "embedded", "paper"]
 PositiveFloat = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0, lt=1)]
+
+SEED_LIMIT = 2**32
+"""Seeds stay below numpy's legacy range (0..2**32 - 1): Stable-Baselines3 and Optuna's sampler
+seed numpy with the seed itself. The torch seeds the loops derive from a seed (seed * 100_003 +
+epoch, seed * 1_000_003 + sample) then stay far inside torch's 64-bit range."""
+
+
+def _below_seed_limit(seed: int) -> int:
+    if seed >= SEED_LIMIT:
+        raise ValueError(
+            f"too large: numpy, which Stable-Baselines3 and Optuna seed with it, takes seeds up "
+            f"to 2**32 - 1 = {SEED_LIMIT - 1}; use a smaller seed"
+        )
+    return seed
+
+
+Seed = Annotated[int, Field(ge=0), AfterValidator(_below_seed_limit)]
+
+
+PER_PROFILE = "per-profile"
+"""The base value of a key that every profile sets: each value has one home in params.yaml, so
+an override of it is either where the runs read it or fails (see `resolve`)."""
 
 
 class ParamsError(ValueError):
@@ -585,14 +616,14 @@ class PrunerConfig(_Strict):
 class TuneConfig(_Strict):
     storage: str
     """SQLAlchemy URL of the Optuna storage; $DLREPRO_OPTUNA_STORAGE overrides it."""
-    sampler_seed: Annotated[int, Field(ge=0)]
+    sampler_seed: Seed
     pruner: PrunerConfig
     studies: dict[str, TuneStudy]
 
 
 class Params(_Strict):
     profile: Profile
-    seeds: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
+    seeds: list[Seed] = Field(min_length=1)
     """Every stage repeats its runs over these seeds and reports mean and std."""
     device: Literal["auto", "cpu", "cuda"]
     """`auto`: the GPU when one is visible, else the CPU."""
@@ -618,24 +649,95 @@ class Params(_Strict):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _batches_fit_training_sets(self) -> Params:
+        s1, s2, s3, s4, s5 = self.s1, self.s2, self.s3.sentiment, self.s4, self.s5
+        # (data section, its config, batch size key, batch size); s5's digits are s4's
+        batches = [
+            ("s1", s1, "s1.train.batch_size", s1.train.batch_size),
+            ("s2.source", s2.source, "s2.pretrain.batch_size", s2.pretrain.batch_size),
+            ("s2.target", s2.target, "s2.train.batch_size", s2.train.batch_size),
+            ("s3.sentiment", s3, "s3.sentiment.train.batch_size", s3.train.batch_size),
+            ("s4", s4, "s4.train.batch_size", s4.train.batch_size),
+            ("s4", s4, "s5.classifier_train.batch_size", s5.classifier_train.batch_size),
+            ("s4", s4, "s5.vae_train.batch_size", s5.vae_train.batch_size),
+            ("s4", s4, "s5.gan_train.batch_size", s5.gan_train.batch_size),
+            (
+                "s5.colourise",
+                s5.colourise,
+                "s5.colourise.train.batch_size",
+                s5.colourise.train.batch_size,
+            ),
+        ]
+        for section, data, key, batch_size in batches:
+            if data.n_train is None:
+                continue  # the whole split: its size is the dataset's, unknown here
+            # what stratified_split leaves: scikit-learn rounds the held-out count up
+            size = data.n_train - math.ceil(data.val_fraction * data.n_train)
+            if batch_size > size:
+                raise ValueError(
+                    f"{key} = {batch_size} is larger than the {size} training samples that "
+                    f"{section}.n_train = {data.n_train} leaves after val_fraction "
+                    f"{data.val_fraction}; every epoch would be one smaller batch: lower the "
+                    "batch size or raise n_train"
+                )
+        return self
 
-def _merge(base: dict[str, Any], overlay: dict[str, Any], where: str) -> dict[str, Any]:
+
+def _yaml(value: Any) -> str:
+    """`value` as a `-S` override writes it."""
+    return yaml.safe_dump(value, default_flow_style=True).removesuffix("\n...\n").strip()
+
+
+def _overlay(
+    base: dict[str, Any], overlay: dict[str, Any], profile: str, selected: bool, path: str = ""
+) -> dict[str, Any]:
+    """`base` with `profiles.<profile>` merged in: mappings key by key, any other value replacing
+    a base `per-profile` (and only that: a value has one home, the base or the profiles)."""
     merged = copy.deepcopy(base)
     for key, value in overlay.items():
+        dotted = f"{path}{key}"
+        home = f"profiles.{profile}.{dotted}"
         if key not in base:
             raise ParamsError(
-                f"{where}.{key}: unknown key; a profile may only override keys that exist in "
-                f"the base params ({', '.join(map(str, base)) or 'none'})"
+                f"{home}: unknown key; a profile may only set keys that exist in the base "
+                f"params ({', '.join(map(str, base)) or 'none'})"
             )
         if isinstance(value, dict) and isinstance(base[key], dict):
-            merged[key] = _merge(base[key], value, f"{where}.{key}")
+            merged[key] = _overlay(base[key], value, profile, selected, f"{dotted}.")
+        elif value == PER_PROFILE:
+            raise ParamsError(f"{home} = {PER_PROFILE}: a profile sets the value itself")
+        elif base[key] != PER_PROFILE and selected:
+            raise ParamsError(
+                f"{dotted} = {_yaml(base[key])} is set per profile ({home} = {_yaml(value)} "
+                f"wins); set -S {home}={_yaml(base[key])} instead, and restore "
+                f"{dotted}: {PER_PROFILE}"
+            )
+        elif base[key] != PER_PROFILE:
+            raise ParamsError(
+                f"{dotted} = {_yaml(base[key])} is set per profile ({home} = {_yaml(value)}); "
+                f"write {dotted}: {PER_PROFILE} and set it in every profile"
+            )
         else:
             merged[key] = copy.deepcopy(value)
     return merged
 
 
+def _unset(tree: dict[str, Any], path: str = "") -> list[str]:
+    """Dotted keys still `per-profile` after a profile's overlay."""
+    keys = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            keys += _unset(value, f"{path}{key}.")
+        elif value == PER_PROFILE:
+            keys.append(f"{path}{key}")
+    return keys
+
+
 def resolve(raw: dict[str, Any]) -> dict[str, Any]:
-    """Apply the selected profile's overlay to the base tree (no validation)."""
+    """The selected profile's overlay applied to the base tree (no validation). Every profile is
+    merged, the selected one first, so a value with two homes or a `per-profile` key a profile
+    does not set fails whichever profile is selected."""
     profile = raw.get("profile")
     profiles = raw.get("profiles") or {}
     if profile not in PROFILES:
@@ -653,19 +755,32 @@ def resolve(raw: dict[str, Any]) -> dict[str, Any]:
                 "sections ({} where it changes nothing) so DVC can track each stage's overlay"
             )
     base = {k: v for k, v in raw.items() if k != "profiles"}
-    return _merge(base, profiles[profile] or {}, f"profiles.{profile}")
+    merged = {
+        name: _overlay(base, profiles[name] or {}, name, selected=name == profile)
+        for name in [profile, *(other for other in profiles if other != profile)]
+    }
+    for name, tree in merged.items():
+        unset = _unset(tree)
+        if unset:
+            raise ParamsError(
+                f"profiles.{name}.{unset[0]} is missing: {unset[0]} is {PER_PROFILE}, so every "
+                "profile sets it"
+            )
+    return merged[profile]
 
 
-def _describe(error: ValidationError, resolved: dict[str, Any]) -> str:
+def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"])
-        value = resolved
-        for part in item["loc"]:
-            value = value.get(part) if isinstance(value, dict) else None
+        value = item["input"]
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             lines.append(f"{key}: unknown key (typo?); remove it or check the spelling")
+        elif not key:  # a check across sections: its message names the keys
+            lines.append(message)
+        elif isinstance(value, dict):  # a check across a section's keys
+            lines.append(f"{key}: {message}")
         else:
             lines.append(f"{key} = {value!r}: {message}")
     return "\n".join(lines)
@@ -677,7 +792,7 @@ def validate(raw: dict[str, Any]) -> Params:
         return Params.model_validate(resolved)
     except ValidationError as error:
         raise ParamsError(
-            f"invalid params (profile {resolved['profile']}):\n{_describe(error, resolved)}\n"
+            f"invalid params (profile {resolved['profile']}):\n{_describe(error)}\n"
             "Fix params.yaml (or the -S override) and re-run; nothing was written."
         ) from None
 
@@ -709,7 +824,7 @@ def override(params: Params, values: dict[str, Any]) -> Params:
     try:
         return Params.model_validate(tree)
     except ValidationError as error:
-        raise ParamsError(f"invalid override {values}:\n{_describe(error, tree)}") from None
+        raise ParamsError(f"invalid override {values}:\n{_describe(error)}") from None
 
 
 def named(options: dict[str, Any], name: str, key: str) -> Any:
