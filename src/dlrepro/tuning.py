@@ -346,8 +346,8 @@ def _write_results(name: str, study) -> dict:
 
     out = RESULTS_DIR / name
     out.mkdir(parents=True, exist_ok=True)
-    trials = study.trials_dataframe(attrs=("number", "value", "state", "params", "duration"))
-    trials["duration"] = trials["duration"].dt.total_seconds().round(2)
+    # No durations: wall times are not results (they change on every run).
+    trials = study.trials_dataframe(attrs=("number", "value", "state", "params"))
     trials.to_csv(out / "trials.csv", index=False)
     if not _complete(study):
         raise TuningError(f"study {study.study_name} has no completed trial; raise n_trials")

@@ -39,8 +39,9 @@ HISTORY_COLUMNS = [
     "val_acc",
     "d_loss",
     "g_loss",
-    "train_seconds",
 ]
+"""What history files keep of the loop's rows: not `train_seconds`, since wall times are not
+results (they differ on every run; W&B records them, per epoch and per run)."""
 
 
 @dataclass
@@ -134,6 +135,9 @@ class SeedRuns:
     """Per seed and epoch."""
     kept: list
     """`Measured.kept` per seed."""
+    seconds: list[float]
+    """Wall time per seed, resumed sessions included: logged and sent to W&B, never written
+    to a result file."""
 
 
 def train_over_seeds(
@@ -158,7 +162,7 @@ def train_over_seeds(
     # Small enough for memory by construction (prepared tensors): on a GPU, moved there once.
     splits = {name: TensorSplit(s.x.to(device), s.y.to(device)) for name, s in splits.items()}
 
-    def one_seed(seed: int) -> tuple[Measured, pd.DataFrame]:
+    def one_seed(seed: int) -> tuple[Measured, pd.DataFrame, float]:
         seed_everything(seed)
         model = compute.prepare_model(c.build().to(device))
         with Run(
@@ -185,15 +189,12 @@ def train_over_seeds(
             model.load_state_dict(result.best_state)
             measured = measure(model, result)
             measured.metrics = {"seed": seed, **measured.metrics}
-            seconds = result.seconds_before_resume + time.perf_counter() - started
-            measured.metrics["seconds"] = round(seconds, 2)
-            tracker.summary(measured.metrics)
+            seconds = round(result.seconds_before_resume + time.perf_counter() - started, 2)
+            tracker.summary({**measured.metrics, "seconds": seconds})
         if distributed.is_main():
-            shown = ", ".join(
-                f"{k} {v:.4g}" for k, v in measured.metrics.items() if k not in {"seed", "seconds"}
-            )
-            print(f"{c.section}/{c.name} seed {seed}: {shown}", flush=True)
-        return measured, pd.DataFrame(result.history).assign(seed=seed)
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in measured.metrics.items() if k != "seed")
+            print(f"{c.section}/{c.name} seed {seed}: {shown} ({seconds:.0f} s)", flush=True)
+        return measured, pd.DataFrame(result.history).assign(seed=seed), seconds
 
     try:
         outcomes = compute.map_seeds(
@@ -206,11 +207,12 @@ def train_over_seeds(
             f"{c.section}/{c.name}: {error}; the other seeds' checkpoints are kept: re-run to "
             "train only what is missing"
         ) from None
-    per_seed = pd.concat([history for _, history in outcomes])
+    per_seed = pd.concat([history for _, history, _ in outcomes])
     return SeedRuns(
-        runs=[measured.metrics for measured, _ in outcomes],
+        runs=[measured.metrics for measured, _, _ in outcomes],
         history=per_seed[["seed", *(c for c in HISTORY_COLUMNS if c in per_seed)]],
-        kept=[measured.kept for measured, _ in outcomes],
+        kept=[measured.kept for measured, _, _ in outcomes],
+        seconds=[seconds for _, _, seconds in outcomes],
     )
 
 
