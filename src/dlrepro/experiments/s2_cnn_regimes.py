@@ -330,28 +330,19 @@ def _ms_per_image(model: nn.Module, images: TensorSplit) -> float:
     return (time.perf_counter() - started) * 1000 / len(images)
 
 
-def _ratios(regimes: dict[str, dict]) -> dict[str, dict]:
+def _ratios(measured: dict[str, dict[str, list]], archs: dict[str, str]) -> dict[str, dict]:
     """'later/earlier' time ratios of every two regimes of one arch (params order), per round:
     both ran in the same round, moments apart, so load that drifts over the run cancels."""
     ratios = {}
-    names = list(regimes)
+    names = list(measured)
     for i, later in enumerate(names):
         for earlier in names[:i]:
-            if regimes[later]["arch"] != regimes[earlier]["arch"]:
+            if archs[later] != archs[earlier]:
                 continue
-            ratios[f"{later}/{earlier}"] = {
-                metric: over_repeats(
-                    [
-                        a / b
-                        for a, b in zip(
-                            regimes[later][metric]["per_repeat"],
-                            regimes[earlier][metric]["per_repeat"],
-                            strict=True,
-                        )
-                    ]
-                )
-                for metric in TIMED
-            }
+            ratios[f"{later}/{earlier}"] = {}
+            for metric in TIMED:
+                pairs = zip(measured[later][metric], measured[earlier][metric], strict=True)
+                ratios[f"{later}/{earlier}"][metric] = over_repeats([a / b for a, b in pairs])
     return ratios
 
 
@@ -390,8 +381,9 @@ def time_regimes(params: Params) -> dict:
             measured[name]["sec_per_epoch"].append(seconds / steps * steps_per_epoch)
             measured[name]["ms_per_image"].append(_ms_per_image(model, images))
 
+    archs = {name: regime.arch for name, regime in cfg.regimes.items()}
     regimes = {
-        name: {"arch": cfg.regimes[name].arch}
+        name: {"arch": archs[name]}
         | {metric: over_repeats(values) for metric, values in measured[name].items()}
         for name in names
     }
@@ -408,7 +400,7 @@ def time_regimes(params: Params) -> dict:
         "images": len(images),
         "orders": orders,
         "regimes": regimes,
-        "ratios": _ratios(regimes),
+        "ratios": _ratios(measured, archs),
     }
     write_json(TIMING, timing)
     for name, row in regimes.items():
