@@ -154,8 +154,8 @@ def test_timing_claims_read_the_interleaved_ratio(
     """The register's timing claims judged on results/s2/timing.json, either way round."""
     params = _params()
     write_prepared(project / "data" / "prepared" / "s2" / "target")
+    summary = {"mean": 0.5, "std": 0.01}
     for name in params.s2.regimes:
-        summary = {"mean": 0.5, "std": 0.01}
         write_json(
             project / "results" / "s2" / name / "metrics.json",
             {"test_acc": summary, "overfit_gap": summary},
