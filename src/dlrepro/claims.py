@@ -8,15 +8,20 @@ agent or language-model level the params define. Each is judged over the seeds r
 - holds / fails: the difference of means lies beyond two standard errors (either side);
 - inconclusive: it does not, or there is a single seed (no spread to judge by).
 
+Claims on speed are judged on a timing stage's interleaved measurement instead (wall times are
+no result of the training runs; see `timings`).
+
 Writes results/claims/: claims.json (one record per claim: section, says, checked, difference,
-band = 2 s.e. or null, verdict), summary.json (counts per section; a DVC metric, so
-`dvc metrics diff` shows which verdicts a change moved) and claims.md (the whole register).
+band = 2 s.e. or null, verdict; a timing claim adds its ratio and how it was measured),
+summary.json (counts per section; a DVC metric, so `dvc metrics diff` shows which verdicts a
+change moved) and claims.md (the whole register).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 
@@ -103,6 +108,50 @@ def similar(claims: list[dict], metrics: dict[str, dict], n_seeds: int) -> list[
     return records
 
 
+def _round_ratios(ratios: dict[str, dict], higher: str, lower: str, metric: str) -> list | None:
+    """Each round's `higher` / `lower` ratio on `metric` (timing.json keeps a pair one way
+    round, so the other is inverted), or None when the two were not timed together."""
+    if f"{higher}/{lower}" in ratios:
+        return ratios[f"{higher}/{lower}"][metric]["per_repeat"]
+    if f"{lower}/{higher}" in ratios:
+        return [1 / ratio for ratio in ratios[f"{lower}/{higher}"][metric]["per_repeat"]]
+    return None
+
+
+def timings(claims: list[dict], timing: dict) -> list[Claim]:
+    """'`higher` takes longer than `lower` on metric' claims, judged on an interleaved timing
+    (one process, the runs timed in turn within each round): holds when the ratio exceeds 1 in
+    every round, fails when it is below 1 in every round, inconclusive when the rounds disagree
+    (machine noise larger than the difference) or there is a single round. Claims on runs that
+    were not timed together are left out."""
+    measurement = (
+        f"single-process interleaved measurement on this machine ({timing['device']}, "
+        f"{timing['threads']} threads): {timing['repeats']} rounds of {timing['steps']} timed "
+        f"steps after {timing['warmup_steps']} warm-up steps"
+    )
+    records = []
+    for claim in claims:
+        per_round = _round_ratios(
+            timing["ratios"], claim["higher"], claim["lower"], claim["metric"]
+        )
+        if per_round is None:
+            continue
+        low, high = min(per_round), max(per_round)
+        verdict = "inconclusive"
+        if len(per_round) >= 2 and low > 1:
+            verdict = "holds"
+        elif len(per_round) >= 2 and high < 1:
+            verdict = "fails"
+        checked = (
+            f"`{claim['higher']}` / `{claim['lower']}` {claim['metric']} > 1 in every "
+            "interleaved round"
+        )
+        record = _record(claim["says"], checked, None, None, verdict)
+        ratio = {"median": statistics.median(per_round), "range": [low, high]}
+        records.append(record | {"ratio": ratio, "measurement": measurement})
+    return records
+
+
 def at_chance(summary: dict[str, float], n_classes: int) -> bool:
     """Whether a mean accuracy is within CHANCE_TOLERANCE of guessing among n classes."""
     return abs(summary["mean"] - 1 / n_classes) <= CHANCE_TOLERANCE
@@ -135,23 +184,27 @@ def _s1(params: Params, register: dict) -> list[Claim]:
 
 
 def _s2(params: Params, register: dict) -> list[Claim]:
-    from dlrepro.experiments.s2_cnn_regimes import ARCH_NAMES
+    from dlrepro.experiments.s2_cnn_regimes import ARCH_NAMES, TIMING
+
+    def per_arch(claims: list[dict]) -> list[dict]:
+        return [
+            {
+                **claim,
+                "higher": claim["higher"].format(arch=arch),
+                "lower": claim["lower"].format(arch=arch),
+                "says": f"{claim['says']} ({ARCH_NAMES[arch]})",
+            }
+            for arch in params.s2.archs
+            for claim in claims
+        ]
 
     metrics = load_metrics("s2", params.s2.regimes)
-    per_arch = [
-        {
-            **claim,
-            "higher": claim["higher"].format(arch=arch),
-            "lower": claim["lower"].format(arch=arch),
-            "says": f"{claim['says']} ({ARCH_NAMES[arch]})",
-        }
-        for arch in params.s2.archs
-        for claim in register["orderings"]
-    ]
     n_classes = _n_classes("data/prepared/s2/target/manifest.json")
     n_seeds = len(params.seeds)
-    return orderings(per_arch + register["between_archs"], metrics, n_seeds) + chance(
-        [c for c in register["chance"] if c["run"] in metrics], metrics, n_classes
+    return (
+        orderings(per_arch(register["orderings"]) + register["between_archs"], metrics, n_seeds)
+        + timings(per_arch(register["timing"]), read_json(TIMING))
+        + chance([c for c in register["chance"] if c["run"] in metrics], metrics, n_classes)
     )
 
 
@@ -313,7 +366,11 @@ def tally(records: list[Claim]) -> dict[str, int]:
 
 
 def difference_cell(record: Claim) -> str:
-    """'+0.012 ± 0.008' (difference ± 2 s.e.), or the bare difference for exact checks."""
+    """'+0.012 ± 0.008' (difference ± 2 s.e.), '×1.83 (1.71–1.95)' (a timing claim's ratio:
+    median and range over rounds), or the bare difference for exact checks."""
+    if "ratio" in record:
+        low, high = record["ratio"]["range"]
+        return f"×{record['ratio']['median']:.3g} ({low:.3g}–{high:.3g})"
     if record["band"] is None:
         return f"{record['difference']:+.3g}"
     return f"{record['difference']:+.3g} ± {record['band']:.2g}"
@@ -322,7 +379,7 @@ def difference_cell(record: Claim) -> str:
 def table(records: list[Claim]) -> list[str]:
     """A markdown table of claims: what the report says, how it is checked, the verdict."""
     lines = [
-        "| The report says | Checked as | Difference (± 2 s.e.) | Verdict |",
+        "| The report says | Checked as | Difference (± 2 s.e.) or ratio (range) | Verdict |",
         "|---|---|---:|---|",
     ]
     for r in records:

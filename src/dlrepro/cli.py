@@ -3,7 +3,7 @@
 dlrepro check-params                 validate params.yaml for the selected profile
 dlrepro fetch                        put the raw data the profile needs under data/raw
 dlrepro s1 prepare|train|figures     Section 1 stages
-dlrepro s2 prepare|pretrain|train|figures  Section 2 stages
+dlrepro s2 prepare|pretrain|train|timing|figures  Section 2 stages
 dlrepro s3 prepare|airline|sentiment|textgen|figures  Section 3 stages
 dlrepro s4 prepare|autoencoder|denoise        Section 4 stages
 dlrepro s5 prepare|classifier|generate|colourise  Section 5 stages
@@ -115,6 +115,8 @@ def _s2(params: Params, args: argparse.Namespace) -> None:
             distributed.relaunch(params.s2.processes, args.argv)
         with distributed.joined(resolve_device(params)):
             s2.train_regime(params, regime, dry_run=args.dry_run)
+    elif args.action == "timing":
+        s2.time_regimes(params)
     else:
         s2.make_figures(params)
 
@@ -225,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     s1.add_argument("--dry-run", action="store_true", help=TRAIN_DRY_RUN_HELP)
     s1.set_defaults(run=_s1)
     s2 = commands.add_parser("s2", help="Section 2: CNN training regimes")
-    s2.add_argument("action", choices=["prepare", "pretrain", "train", "figures"])
+    s2.add_argument("action", choices=["prepare", "pretrain", "train", "timing", "figures"])
     s2.add_argument("--arch", help="a key of s2.archs (for `pretrain`)")
     s2.add_argument("--regime", help="a key of s2.regimes (for `train`)")
     s2.add_argument("--dry-run", action="store_true", help=TRAIN_DRY_RUN_HELP)

@@ -129,7 +129,7 @@ class ComputeConfig(_Strict):
     on one thread however many run at once (the contract: the same bytes on 2 or 64 cores), so
     this sets speed only (bench/seed_processes.py). `auto`: every seed at once on a CPU, one at
     a time on a GPU (CUDA does not survive a fork). Section 2 trains its seeds one after another
-    on `threads` threads whatever this says: its seconds per epoch are a result."""
+    on `threads` threads whatever this says, as its committed results were made."""
 
 
 class AugmentStrength(_Strict):
@@ -245,6 +245,22 @@ class S2Regime(_Strict):
         return self
 
 
+class S2Timing(_Strict):
+    """How stage `s2_timing` times the regimes: side by side in one process, interleaved, so
+    machine load falls on every regime alike. Wall times change every run, so they are measured
+    here and never by the training runs, whose results must reproduce bit for bit."""
+
+    repeats: Annotated[int, Field(ge=2)]
+    """Rounds over every regime, the order rotated each round; medians and the ranges a timing
+    claim is judged by are taken over them (two at least, or there is no spread)."""
+    warmup_steps: PositiveInt
+    """Untimed training steps before each timed stretch (caches, allocator, cuDNN's choice)."""
+    steps: PositiveInt
+    """Timed training steps per regime and round (an epoch's worth where an epoch is shorter)."""
+    images: PositiveInt
+    """Test images whose inference is timed per regime and round (all, where fewer exist)."""
+
+
 class S2Config(_Strict):
     target: ImageTask
     """The task every regime is trained and tested on (the report's Tiny-ImageNet)."""
@@ -259,6 +275,7 @@ class S2Config(_Strict):
     archs: dict[Arch, ArchConfig]
     train: TrainConfig
     regimes: dict[str, S2Regime] = Field(min_length=1)
+    timing: S2Timing
     processes: PositiveInt = 1
     """Data-parallel processes for `s2 train` on this node: above 1 the stage relaunches itself
     under torchrun and trains with DistributedDataParallel (gloo on CPU, NCCL on GPUs). Under

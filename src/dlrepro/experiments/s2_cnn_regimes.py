@@ -13,15 +13,22 @@ seeds): about 10 minutes for every stage of the section; the README lists the me
 The paper profile is the report's setting (Tiny-ImageNet at 64x64, full-width ImageNet weights)
 and wants a GPU.
 
+Speed is not measured by the training runs: wall times change every run and with whatever else
+the machine does, so they can be neither part of a result that reproduces bit for bit nor
+compared across stages run at different moments. `s2 timing` builds every regime's network in one
+process and times them side by side, interleaved (results/s2/timing.json).
+
     dlrepro s2 prepare                           target and source tensors
     dlrepro s2 pretrain --arch vgg16             the pretrained base for an arch
     dlrepro s2 train --regime vgg16_transfer     one row of Table 2 [--dry-run]
+    dlrepro s2 timing                            every regime's speed, interleaved
     dlrepro s2 figures                           Figure 2
 """
 
 from __future__ import annotations
 
 import shutil
+import statistics
 import time
 from pathlib import Path
 
@@ -41,9 +48,17 @@ from dlrepro.models.transfer import (
     reinitialise,
 )
 from dlrepro.paths import CHECKPOINTS, PAPER, PREPARED, RESULTS
-from dlrepro.results import plot_mean_band, save_figure, subplots, write_json
+from dlrepro.results import plot_mean_band, read_json, save_figure, subplots, write_json
 from dlrepro.tracking import log_figures
-from dlrepro.training.loop import FitResult, evaluate, resolve_device
+from dlrepro.training import compute
+from dlrepro.training.loop import (
+    FitResult,
+    evaluate,
+    fit,
+    make_optimizer,
+    resolve_device,
+    seed_everything,
+)
 from dlrepro.training.seeds import Condition, Measured, run_condition, train_over_seeds
 
 SECTION = "s2"
@@ -51,6 +66,7 @@ TARGET_DIR = PREPARED / SECTION / "target"
 SOURCE_DIR = PREPARED / SECTION / "source"
 PRETRAINED_DIR = PREPARED / SECTION / "pretrained"
 RESULTS_DIR = RESULTS / SECTION
+TIMING = RESULTS_DIR / "timing.json"
 FIGURES_DIR = PAPER / "figures" / SECTION
 METRICS = [
     "train_acc",
@@ -59,10 +75,10 @@ METRICS = [
     "overfit_gap",
     "best_epoch",
     "epochs",
-    "sec_per_epoch",
-    "ms_per_image",
     "trainable_params",
 ]
+TIMED = ("sec_per_epoch", "ms_per_image")
+"""What `s2 timing` measures per regime (Table 2's cost columns)."""
 ARCH_NAMES = {
     "vgg16": "VGG-16",
     "resnet50": "ResNet-50",
@@ -185,26 +201,20 @@ def load_pretrained(arch: str) -> dict:
     return checkpoint
 
 
-@torch.no_grad()
-def timed_evaluate(model: nn.Module, data: TensorSplit) -> tuple[dict[str, float], float]:
-    """Test metrics and inference milliseconds per image (batched, after a warm-up batch)."""
-    model.eval()
-    device = next(model.parameters()).device
-    model(data.x[:64].to(device))
-    started = time.perf_counter()
-    metrics = evaluate(model, data, nn.CrossEntropyLoss())
-    return metrics, (time.perf_counter() - started) * 1000 / len(data)
-
-
 def condition(params: Params, name: str) -> tuple[Condition, dict[str, TensorSplit]]:
     """Regime `name` as a trainable condition, with its target data."""
+    splits, manifest = load_prepared(TARGET_DIR)
+    return regime_condition(params, name, manifest), splits
+
+
+def regime_condition(params: Params, name: str, manifest: dict) -> Condition:
+    """Regime `name` as a trainable condition on the target data `manifest` describes."""
     cfg = params.s2
     if name not in cfg.regimes:
         raise SystemExit(
             f"unknown regime {name!r}; defined in params.yaml s2.regimes: {', '.join(cfg.regimes)}"
         )
     regime = cfg.regimes[name]
-    splits, manifest = load_prepared(TARGET_DIR)
     pretrained = load_pretrained(regime.arch) if regime.init == "pretrained" else None
     config = {
         "profile": params.profile,
@@ -223,7 +233,7 @@ def condition(params: Params, name: str) -> tuple[Condition, dict[str, TensorSpl
         config=config,
         build=lambda: build_model(cfg, regime.arch, manifest, pretrained, freeze_base, regime),
         train=cfg.train,
-    ), splits
+    )
 
 
 def train_regime(
@@ -235,8 +245,7 @@ def train_regime(
 
     def measure(model: nn.Module, result: FitResult) -> Measured:
         train = evaluate(model, splits["train"], nn.CrossEntropyLoss())
-        test, ms_per_image = timed_evaluate(model, splits["test"])
-        seconds = [row["train_seconds"] for row in result.history]
+        test = evaluate(model, splits["test"], nn.CrossEntropyLoss())
         return Measured(
             {
                 "train_acc": train["acc"],
@@ -245,13 +254,12 @@ def train_regime(
                 "overfit_gap": train["acc"] - test["acc"],
                 "best_epoch": result.best_epoch,
                 "epochs": len(result.history),
-                "sec_per_epoch": sum(seconds) / len(seconds),
-                "ms_per_image": ms_per_image,
                 "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
             }
         )
 
-    # Seconds per epoch are a result here: seeds train one at a time, never side by side.
+    # Seeds train one after another on `compute.threads` threads, as the committed results
+    # were made; side by side they would compute on one thread each (other bytes).
     summary, _ = run_condition(
         run,
         splits,
@@ -266,9 +274,146 @@ def train_regime(
     return summary
 
 
+def interleaved(names: list[str], repeat: int) -> list[str]:
+    """Round `repeat`'s order: rotated by one each round, so no regime always runs first or
+    always follows the same neighbour (whose caches and heat it would inherit)."""
+    shift = repeat % len(names)
+    return names[shift:] + names[:shift]
+
+
+def over_repeats(values: list[float]) -> dict:
+    """Median and range over the interleaved rounds, with each round's value."""
+    rounded = [float(f"{value:.6g}") for value in values]
+    return {
+        "median": statistics.median(rounded),
+        "range": [min(rounded), max(rounded)],
+        "per_repeat": rounded,
+    }
+
+
+def _head(data: TensorSplit, n: int, device: torch.device) -> TensorSplit:
+    """The first `n` examples (all, where fewer exist), on `device`."""
+    return TensorSplit(data.x[:n].to(device), data.y[:n].to(device))
+
+
+def _train_seconds(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    sample: TensorSplit,
+    probe: TensorSplit,
+    batch_size: int,
+    steps: int,
+) -> float:
+    """Wall seconds of `steps` training steps of the shared loop, by its own clock (the
+    training pass alone, the device waited for); `probe` is its untimed end-of-epoch check."""
+    result = fit(
+        model,
+        optimizer,
+        sample,
+        probe,
+        epochs=1,
+        batch_size=batch_size,
+        patience=1,
+        seed=0,
+        max_batches=steps,
+        desc=f"{SECTION}/timing",
+    )
+    return result.history[0]["train_seconds"]
+
+
+def _ms_per_image(model: nn.Module, images: TensorSplit) -> float:
+    """Inference milliseconds per image, batched as evaluation is, after an untimed pass."""
+    evaluate(model, images, nn.CrossEntropyLoss())
+    started = time.perf_counter()
+    evaluate(model, images, nn.CrossEntropyLoss())  # returns after the device finished
+    return (time.perf_counter() - started) * 1000 / len(images)
+
+
+def _ratios(measured: dict[str, dict[str, list]], archs: dict[str, str]) -> dict[str, dict]:
+    """'later/earlier' time ratios of every two regimes of one arch (params order), per round:
+    both ran in the same round, moments apart, so load that drifts over the run cancels."""
+    ratios = {}
+    names = list(measured)
+    for i, later in enumerate(names):
+        for earlier in names[:i]:
+            if archs[later] != archs[earlier]:
+                continue
+            ratios[f"{later}/{earlier}"] = {}
+            for metric in TIMED:
+                pairs = zip(measured[later][metric], measured[earlier][metric], strict=True)
+                ratios[f"{later}/{earlier}"][metric] = over_repeats([a / b for a, b in pairs])
+    return ratios
+
+
+def time_regimes(params: Params) -> dict:
+    """Every regime's seconds per training epoch and inference ms per image, measured side by
+    side in this one process: each regime's network built as `s2 train` builds it, then for
+    every round, for every regime in that round's order, a warm-up, `s2.timing.steps` timed
+    training steps and the timed inference of `s2.timing.images` test images. Writes
+    results/s2/timing.json: per regime the medians over rounds (an epoch is the stage's own
+    number of steps), and the ratios between regimes of one arch."""
+    cfg, plan = params.s2, params.s2.timing
+    device = resolve_device(params)
+    splits, manifest = load_prepared(TARGET_DIR)
+    batch_size = cfg.train.batch_size
+    steps_per_epoch = -(-len(splits["train"]) // batch_size)
+    steps = min(plan.steps, steps_per_epoch)
+    sample = _head(splits["train"], steps * batch_size, device)
+    probe = _head(splits["val"], batch_size, device)
+    images = _head(splits["test"], plan.images, device)
+
+    networks = {}
+    for name in cfg.regimes:
+        run = regime_condition(params, name, manifest)
+        seed_everything(params.seeds[0])
+        model = compute.prepare_model(run.build().to(device))
+        networks[name] = model, make_optimizer(model, run.train)
+
+    names = list(cfg.regimes)
+    orders = [interleaved(names, repeat) for repeat in range(plan.repeats)]
+    measured = {name: {metric: [] for metric in TIMED} for name in names}
+    for order in orders:
+        for name in order:
+            model, optimizer = networks[name]
+            _train_seconds(model, optimizer, sample, probe, batch_size, plan.warmup_steps)
+            seconds = _train_seconds(model, optimizer, sample, probe, batch_size, steps)
+            measured[name]["sec_per_epoch"].append(seconds / steps * steps_per_epoch)
+            measured[name]["ms_per_image"].append(_ms_per_image(model, images))
+
+    archs = {name: regime.arch for name, regime in cfg.regimes.items()}
+    regimes = {
+        name: {"arch": archs[name]}
+        | {metric: over_repeats(values) for metric, values in measured[name].items()}
+        for name in names
+    }
+    timing = {
+        "measured": "in one process on this machine, regimes interleaved (order rotated each "
+        "round); changes every run, so it is no reproducible result",
+        "device": device.type,
+        "threads": torch.get_num_threads(),
+        "repeats": plan.repeats,
+        "warmup_steps": plan.warmup_steps,
+        "steps": steps,
+        "batch_size": batch_size,
+        "steps_per_epoch": steps_per_epoch,
+        "images": len(images),
+        "orders": orders,
+        "regimes": regimes,
+        "ratios": _ratios(measured, archs),
+    }
+    write_json(TIMING, timing)
+    for name, row in regimes.items():
+        print(
+            f"{SECTION} timing {name}: {row['sec_per_epoch']['median']:.3g} s / epoch, "
+            f"{row['ms_per_image']['median']:.3g} ms / image"
+        )
+    return timing
+
+
 def make_figures(params: Params) -> list[Path]:
     """Figure 2: train (dashed) and validation (solid) accuracy per regime, one panel per
-    arch; and the cost-accuracy trade-off (test accuracy against seconds per epoch)."""
+    arch; and the cost-accuracy trade-off (test accuracy over seeds against the interleaved
+    timing's seconds per epoch)."""
     cfg = params.s2
     archs = list(dict.fromkeys(regime.arch for regime in cfg.regimes.values()))
     histories = {
@@ -289,18 +434,25 @@ def make_figures(params: Params) -> list[Path]:
     save_figure(fig, paths[0])
 
     fig, axes = subplots(1, width=6, height=4)
+    timing = read_json(TIMING)["regimes"]
     for name in cfg.regimes:
         runs = pd.read_csv(RESULTS_DIR / name / "runs.csv")
+        seconds = timing[name]["sec_per_epoch"]
+        low, high = seconds["range"]
         axes[0].errorbar(
-            runs["sec_per_epoch"].mean(),
+            seconds["median"],
             runs["test_acc"].mean(),
-            xerr=runs["sec_per_epoch"].std(),
+            xerr=[[seconds["median"] - low], [high - seconds["median"]]],
             yerr=runs["test_acc"].std(),
             fmt="o",
             capsize=3,
             label=name,
         )
-    axes[0].set(xlabel="seconds per training epoch", ylabel="test accuracy", xscale="log")
+    axes[0].set(
+        xlabel="seconds per training epoch (interleaved timing: median, range)",
+        ylabel="test accuracy",
+        xscale="log",
+    )
     axes[0].legend(fontsize=8)
     paths.append(FIGURES_DIR / "cost.png")
     save_figure(fig, paths[-1])
