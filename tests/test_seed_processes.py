@@ -22,8 +22,7 @@ def _restore_defaults():
 
 def _runs(project, seed_processes) -> tuple[pd.DataFrame, pd.DataFrame]:
     raw = smoke_params()
-    # One thread either way, so the arithmetic (and its rounding) is the same.
-    raw["compute"] |= {"threads": 1, "seed_processes": seed_processes}
+    raw["compute"] |= {"seed_processes": seed_processes}
     s1.train_variant(validate(raw), "dropout")
     out = project / "results" / "s1" / "dropout"
     return pd.read_csv(out / "runs.csv"), pd.read_csv(out / "history_seeds.csv")
@@ -32,9 +31,11 @@ def _runs(project, seed_processes) -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_seeds_side_by_side_match_seeds_one_after_another(project):
     one_by_one = _runs(project, 1)
     side_by_side = _runs(project, 3)
+    in_process = _runs(project, 0)
     assert list(one_by_one[0]["seed"]) == [0, 1, 2]
-    pd.testing.assert_frame_equal(side_by_side[0], one_by_one[0])
-    pd.testing.assert_frame_equal(side_by_side[1], one_by_one[1])
+    for other in (side_by_side, in_process):
+        pd.testing.assert_frame_equal(other[0], one_by_one[0])
+        pd.testing.assert_frame_equal(other[1], one_by_one[1])
 
 
 def test_a_seed_that_fails_in_its_worker_fails_the_stage_with_its_message(project):

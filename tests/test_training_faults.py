@@ -55,7 +55,9 @@ def _measure(model, result) -> Measured:
     return Measured({"best_val_acc": result.history[result.best_epoch - 1]["val_acc"]})
 
 
-def _train(checkpoint_dir, measure=_measure, augment=None, concurrent=False) -> seeds.SeedRuns:
+def _train(checkpoint_dir, measure=_measure, augment=None, workers=0) -> seeds.SeedRuns:
+    # workers=0: one seed after another in this process, where monkeypatches and capsys reach
+    compute.configure(ComputeConfig(seed_processes=workers), torch.device("cpu"))
     return train_over_seeds(
         _condition(augment),
         SPLITS,
@@ -63,7 +65,6 @@ def _train(checkpoint_dir, measure=_measure, augment=None, concurrent=False) -> 
         device=torch.device("cpu"),
         checkpoint_dir=checkpoint_dir,
         measure=measure,
-        concurrent=concurrent,
     )
 
 
@@ -139,7 +140,7 @@ def test_a_killed_seed_worker_fails_the_stage_naming_it_and_a_rerun_trains_the_r
     uninterrupted = _train(tmp_path / "uninterrupted", augment=augment)
     kill.touch()
     with pytest.raises(WorkerDiedError) as died:
-        _train(tmp_path / "ckpt", augment=augment, concurrent=True)
+        _train(tmp_path / "ckpt", augment=augment, workers=3)
     assert str(died.value) == (
         "t/c: seed 2's worker process died (killed by SIGKILL: out of memory, or killed); the "
         "other seeds' checkpoints are kept: re-run to train only what is missing"
@@ -149,7 +150,7 @@ def test_a_killed_seed_worker_fails_the_stage_naming_it_and_a_rerun_trains_the_r
     }
     assert epochs_done == {0: EPOCHS, 1: EPOCHS, 2: 1}
     capfd.readouterr()
-    rerun = _train(tmp_path / "ckpt", augment=augment, concurrent=True)
+    rerun = _train(tmp_path / "ckpt", augment=augment, workers=3)
     printed = capfd.readouterr().out  # by the workers: capfd reads their output too
     for seed, epoch in epochs_done.items():
         assert (
@@ -162,9 +163,7 @@ def test_a_failed_write_leaves_the_previous_result_set_intact(project, monkeypat
     params = validate(smoke_params())
 
     def run(condition):
-        return run_condition(
-            condition, SPLITS, params, measure=_measure, metrics=["best_val_acc"], concurrent=False
-        )
+        return run_condition(condition, SPLITS, params, measure=_measure, metrics=["best_val_acc"])
 
     run(_condition())
     out = project / "results" / "t" / "c"

@@ -124,12 +124,12 @@ class ComputeConfig(_Strict):
     """Intra-op CPU threads (`torch.set_num_threads`, and numpy's OpenBLAS) of a stage's main
     process. Part of the contract: a parallel reduction sums in per-thread chunks, so the count
     is fixed rather than taken from the machine; null = one per core (machine-bound)."""
-    seed_processes: PositiveInt | Literal["auto"] = "auto"
+    seed_processes: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"
     """Seeds trained at once, each in a forked process. On a CPU every seed of a stage computes
     on one thread however many run at once (the contract: the same bytes on 2 or 64 cores), so
     this sets speed only (bench/seed_processes.py). `auto`: every seed at once on a CPU, one at
-    a time on a GPU (CUDA does not survive a fork). Section 2 trains its seeds one after another
-    on `threads` threads whatever this says, as its committed results were made."""
+    a time on a GPU (CUDA does not survive a fork); 0: one at a time in the stage's own process
+    (on one thread each: for a debugger or a profiler)."""
 
 
 class AugmentStrength(_Strict):

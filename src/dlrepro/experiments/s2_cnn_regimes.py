@@ -164,10 +164,9 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
             "source": {"dataset": manifest["dataset"], "classes": manifest["classes"]},
             "source_test_acc": pretrained.runs[0]["source_test_acc"],
         }
-        timing = {"seconds": pretrained.runs[0]["seconds"]}
     else:
         state, norm = published_weights(arch)
-        checkpoint_dir, timing = None, {}
+        checkpoint_dir = None
         # Loading into a fresh base proves the weights fit before anything is written.
         fresh_base, _ = build_base(arch, arch_cfg.width, cfg.image_size)
         load_base(fresh_base, state, origin=arch_cfg.weights)
@@ -178,11 +177,11 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
     PRETRAINED_DIR.mkdir(parents=True, exist_ok=True)
     partial = PRETRAINED_DIR / f"{arch}.pt.part"
     weights = {key: value.cpu() for key, value in state.items()}
-    # Wall time stays out of the weights file: training is deterministic, so re-running the
-    # stage rewrites identical bytes and DVC need not re-run the regimes built on it.
+    # No wall time in either file: training is deterministic, so re-running the stage rewrites
+    # identical bytes and DVC need not re-run the regimes built on it.
     torch.save({"state_dict": weights, "meta": {**meta, "norm": norm}}, partial)
     partial.replace(PRETRAINED_DIR / f"{arch}.pt")
-    write_json(RESULTS_DIR / "pretrain" / f"{arch}.json", meta | timing)
+    write_json(RESULTS_DIR / "pretrain" / f"{arch}.json", meta)
     if checkpoint_dir is not None:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     print(f"{SECTION} pretrained base for {arch} ({arch_cfg.weights}) written")
@@ -258,8 +257,6 @@ def train_regime(
             }
         )
 
-    # Seeds train one after another on `compute.threads` threads, as the committed results
-    # were made; side by side they would compute on one thread each (other bytes).
     summary, _ = run_condition(
         run,
         splits,
@@ -267,7 +264,6 @@ def train_regime(
         measure=measure,
         metrics=METRICS,
         dry_run=dry_run,
-        concurrent=False,
         regime=name,
         arch=params.s2.regimes[name].arch,
     )

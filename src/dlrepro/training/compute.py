@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import pickle
 import signal
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -34,7 +35,7 @@ _worker_slot: int | None = None
 
 
 def configure(cfg: ComputeConfig, device: torch.device) -> None:
-    if cfg.seed_processes not in ("auto", 1) and device.type == "cuda":
+    if cfg.seed_processes not in ("auto", 0, 1) and device.type == "cuda":
         raise ValueError(
             f"compute.seed_processes = {cfg.seed_processes} forks one process per seed, which "
             "CUDA does not survive; set compute.seed_processes to auto or 1 on a GPU"
@@ -81,10 +82,9 @@ def autocast() -> Iterator[None]:
 
 
 def seed_processes(n_seeds: int) -> int:
-    """Worker processes `n_seeds` seeds train in (see ComputeConfig.seed_processes); 0 on a GPU,
-    where they train one after another in this process. Never a function of the core count:
-    on a CPU a seed always computes on one thread, in a worker, so its bytes are the same on
-    any machine."""
+    """Worker processes `n_seeds` seeds train in (see ComputeConfig.seed_processes); 0: one
+    after another in this process (always on a GPU). Never a function of the core count: on a
+    CPU a seed always computes on one thread, so its bytes are the same on any machine."""
     if _device_type != "cpu":
         return 0
     wanted = _active.seed_processes
@@ -108,17 +108,34 @@ def _run_seed_job(run_one: Callable[[int], T], slot: int, seed: int, outcome: Co
     # One thread: libgomp hangs in a forked child that starts threads after its parent did.
     torch.set_num_threads(1)
     try:
-        outcome.send((True, run_one(seed)))
+        _send(outcome, (True, run_one(seed)))
     except Exception as error:
         # Shown only when nothing expects the error (str(error) leaves notes out).
         error.add_note(f"raised in seed {seed}'s worker process:\n{traceback.format_exc()}")
-        outcome.send((False, error))
+        _send(outcome, (False, error))
+
+
+def _send(outcome: Connection, value: object) -> None:
+    # Plain pickle, not multiprocessing's: that one passes tensors as handles to shared memory
+    # which the parent can only open while the worker lives, and the worker exits right after.
+    outcome.send_bytes(pickle.dumps(value))
 
 
 def _how_it_ended(exitcode: int) -> str:
     if exitcode < 0:
         return f"killed by {signal.Signals(-exitcode).name}: out of memory, or killed"
     return f"exit code {exitcode}"
+
+
+def _one_after_another(run_one: Callable[[int], T], seeds: Sequence[int]) -> list[T]:
+    if _device_type != "cpu":
+        return [run_one(seed) for seed in seeds]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a worker: the contract's arithmetic for a seed
+    try:
+        return [run_one(seed) for seed in seeds]
+    finally:
+        torch.set_num_threads(threads)
 
 
 def map_seeds(
@@ -131,7 +148,7 @@ def map_seeds(
     raised (a worker that died raises WorkerDiedError naming its seed)."""
     processes = seed_processes(len(seeds)) if concurrent else 0
     if processes == 0:
-        return [run_one(seed) for seed in seeds]
+        return _one_after_another(run_one, seeds)
     fork = multiprocessing.get_context("fork")
     waiting = list(enumerate(seeds))
     running: dict[Connection, tuple[int, int, multiprocessing.Process]] = {}
@@ -149,7 +166,7 @@ def map_seeds(
             for receiver in wait(list(running)):
                 slot, seed, worker = running.pop(receiver)
                 with contextlib.suppress(EOFError):  # EOF: it ended without sending anything
-                    outcomes[slot] = receiver.recv()
+                    outcomes[slot] = pickle.loads(receiver.recv_bytes())
                 receiver.close()
                 worker.join()
                 if slot not in outcomes:

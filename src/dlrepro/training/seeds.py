@@ -149,13 +149,12 @@ def train_over_seeds(
     checkpoint_dir: Path | None,
     measure: Callable[[nn.Module, FitResult], Measured],
     dry_run: bool = False,
-    concurrent: bool = True,
 ) -> SeedRuns:
     """Fit the condition once per seed with the best weights restored, and ask `measure` for
-    that run's metrics. Seeds train side by side where `compute.seed_processes` allows and
-    `concurrent` (False where wall time is itself a result); every seed is seeded alike either
-    way. A seed resumes from its checkpoint in `checkpoint_dir` only when the checkpoint was
-    written under the same `resume_key`."""
+    that run's metrics. Seeds train side by side where `compute.seed_processes` allows (not
+    under data-parallel processes); every seed is seeded alike either way. A seed resumes from
+    its checkpoint in `checkpoint_dir` only when the checkpoint was written under the same
+    `resume_key`."""
     c = condition
     keep_checkpoints = checkpoint_dir is not None and not dry_run
     fingerprint = resume_key(c.config, splits) if keep_checkpoints else ""
@@ -200,7 +199,7 @@ def train_over_seeds(
         outcomes = compute.map_seeds(
             one_seed,
             seeds[:1] if dry_run else seeds,
-            concurrent=concurrent and not distributed.requested(),
+            concurrent=not distributed.requested(),
         )
     except compute.WorkerDiedError as error:
         raise compute.WorkerDiedError(
@@ -257,7 +256,6 @@ def run_condition(
     measure: Callable[[nn.Module, FitResult], Measured],
     metrics: list[str],
     dry_run: bool = False,
-    concurrent: bool = True,
     **info,
 ) -> tuple[dict | None, list]:
     """A train stage's whole job: train over `params.seeds` (resumable), then write
@@ -275,7 +273,6 @@ def run_condition(
         checkpoint_dir=checkpoint_dir,
         measure=measure,
         dry_run=dry_run,
-        concurrent=concurrent,
     )
     if not distributed.is_main():
         return None, seed_runs.kept
