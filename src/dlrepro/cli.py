@@ -13,6 +13,7 @@ dlrepro claims                       check every claim of the report on the curr
 dlrepro paper-assets                 values, tables and figures for the Quarto paper
 dlrepro paper-check                  prove the paper cites only existing DVC outputs
 dlrepro render-paper                 HTML + PDF: Quarto if installed, else pandoc + Typst
+dlrepro plots-template               .dvc/plots/offline.html from the vendored Vega libraries
 """
 
 from __future__ import annotations
@@ -209,6 +210,12 @@ def _render_paper(params: Params, args: argparse.Namespace) -> None:
         print(f"written {path}")
 
 
+def _plots_template(params: Params, args: argparse.Namespace) -> None:
+    from dlrepro.plots_template import write
+
+    print(f"written {write()}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="dlrepro", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -272,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "render-paper", help="render paper/ (Quarto, or the pandoc + Typst fallback)"
     ).set_defaults(run=_render_paper)
+    commands.add_parser(
+        "plots-template", help="inline the vendored Vega libraries into DVC's plots page"
+    ).set_defaults(run=_plots_template)
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv  # to relaunch under torchrun
     try:
@@ -282,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from dlrepro.data.archives import ChecksumError, FetchError
     from dlrepro.failures import StageFailure, file_system_failure
+    from dlrepro.plots_template import PlotsTemplateError
     from dlrepro.render import RenderError
     from dlrepro.tuning import TuningError
 
@@ -293,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         TuningError,
         RenderError,
         StageFailure,
+        PlotsTemplateError,
     )
     try:
         args.run(params, args)
