@@ -127,6 +127,25 @@ def test_similarity_losses_equal_the_library_over_the_batch():
     assert ms_ssim.item() == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("multiscale", [False, True], ids=["ssim", "ms_ssim"])
+def test_similarity_loss_gradient_is_the_float32_one_under_bf16_autocast(multiscale):
+    loss = image_loss(
+        "ms_ssim" if multiscale else "ssim", ssim_win_size=11, ms_ssim_win_size=3, ms_ssim_size=64
+    )
+    x = digits(6)
+    target = (x + 0.2 * digits(6).roll(1, dims=0)).clamp(0, 1)
+
+    def gradient() -> torch.Tensor:
+        output = x.clone().requires_grad_()
+        loss(output, target).backward()
+        return output.grad.flatten()
+
+    reference = gradient()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = gradient()
+    assert F.cosine_similarity(mixed, reference, dim=0) > 0.99
+
+
 def test_an_ms_ssim_configuration_the_library_would_reject_fails_at_validation():
     raw = smoke_params()
     raw["s4"]["denoise"]["ms_ssim_size"] = 32
