@@ -62,6 +62,15 @@ def test_tuned_run_applies_the_best_params(project):
     assert (project / "results" / "s1" / "bn_tuned" / "metrics.json").exists()
 
 
+def test_tuned_run_refuses_best_params_tuned_under_another_profile(project):
+    tuning.tune(_params(3), "s1_bn")
+    raw = smoke_params()
+    raw["profile"] = "embedded"
+    with pytest.raises(tuning.TuningError, match=r"another profile.*run study s1_bn-\w+ first"):
+        tuning.train_tuned(validate(raw), "s1_bn")
+    assert not (project / "results" / "s1" / "bn_tuned").exists()
+
+
 def test_median_pruner_prunes_a_bad_trial(tmp_path):
     cfg = TuneConfig.model_validate(
         {

@@ -37,7 +37,7 @@ from typing import Any
 
 from dlrepro.config import Choice, FloatRange, Params, TuneConfig, TuneStudy, digest, override
 from dlrepro.paths import PAPER, RESULTS
-from dlrepro.results import save_figure, subplots, write_json
+from dlrepro.results import read_json, save_figure, subplots, write_json
 from dlrepro.tracking import PROJECT, Run
 
 STORAGE_ENV = "DLREPRO_OPTUNA_STORAGE"
@@ -308,12 +308,7 @@ def tune(params: Params, name: str, *, dry_run: bool = False) -> dict | None:
         print(f"dry run of tune {name} passed: its space fits {spec.section}/{spec.condition}")
         return None
 
-    identity = {
-        "study": spec.model_dump(mode="json", exclude={"n_trials"}),
-        "profile": params.profile,
-        "section": getattr(params, spec.section).model_dump(mode="json"),
-        "seed": params.seeds[0],
-    }
+    identity = _identity(params, spec)
     study = open_study(f"{name}-{digest(identity)}", cfg)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with (
@@ -331,6 +326,16 @@ def tune(params: Params, name: str, *, dry_run: bool = False) -> dict | None:
         summary = _write_results(name, study)
         tracker.summary(summary)
     return summary
+
+
+def _identity(params: Params, spec: TuneStudy) -> dict:
+    """What a study's result depends on; its digest is part of the study's name."""
+    return {
+        "study": spec.model_dump(mode="json", exclude={"n_trials"}),
+        "profile": params.profile,
+        "section": getattr(params, spec.section).model_dump(mode="json"),
+        "seed": params.seeds[0],
+    }
 
 
 def _first(space: dict[str, FloatRange | Choice]) -> dict[str, Any]:
@@ -411,6 +416,16 @@ def train_tuned(params: Params, name: str, *, dry_run: bool = False) -> dict | N
     path = best_params_path(name)
     if not path.exists():
         raise SystemExit(f"{path} is missing; run the study first (`dvc repro tune@{name}`)")
+    # The study's name, written beside best_params.json, says which setting was tuned: best
+    # params of another profile's (or section setting's) study must not pass as this one's.
+    tuned_by = read_json(RESULTS_DIR / name / "metrics.json")["study"]
+    wanted = f"{name}-{digest(_identity(params, spec))}"
+    if tuned_by != wanted:
+        raise TuningError(
+            f"{path} comes from study {tuned_by}, tuned under another profile or other "
+            f"{spec.section} params than profile {params.profile!r} sets; run study {wanted} "
+            f"first: `dlrepro tune study --study {name}` (or `dvc repro tune@{name}`)"
+        )
     tuned = override(params, json.loads(path.read_text()))
     module, train = SECTIONS[spec.section]
     train_condition = getattr(importlib.import_module(module), train)
