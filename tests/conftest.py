@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from dlrepro.data.archives import file_checksum
+from dlrepro.data.archives import MIRROR_ENV, file_checksum
 from dlrepro.data.prepare import MANIFEST, TensorSplit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,6 +72,22 @@ def smoke_params(**s1_overrides) -> dict:
     raw["profile"] = "smoke"
     raw["s1"].update(s1_overrides)
     return raw
+
+
+@pytest.fixture
+def mirror(tmp_path, monkeypatch) -> Callable[[str], Path]:
+    """A file:// download mirror set as $DLREPRO_MIRROR; `mirror(url)` is the local path where
+    the file `url` names must be put (its parent folders are made)."""
+    root = tmp_path / "mirror"
+    monkeypatch.setenv(MIRROR_ENV, root.as_uri())
+
+    def path_of(url: str) -> Path:
+        parts = urllib.parse.urlsplit(url)
+        path = root / parts.netloc / urllib.parse.unquote(parts.path).lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    return path_of
 
 
 def set_key(raw: dict, dotted: str, value) -> None:

@@ -9,8 +9,12 @@ from functools import partial
 
 import numpy as np
 import pytest
+import torch
+import yaml
 
-from dlrepro.data import fashion_mnist, sources
+from dlrepro.cli import needed_datasets
+from dlrepro.config import validate
+from dlrepro.data import fashion_mnist, get_dataset, imagenet_weights, mnist, sources
 from dlrepro.data.archives import (
     ChecksumError,
     FetchError,
@@ -19,11 +23,13 @@ from dlrepro.data.archives import (
     download,
     file_checksum,
     safe_extract,
+    verify_checksum,
 )
 from dlrepro.data.prepare import load_prepared, prepare_images
 from dlrepro.data.sources import DatasetSpec, ImageSplits, fetch, verify_raw
+from dlrepro.models.transfer import published_weights
 
-from .conftest import write_idx
+from .conftest import REPO, write_idx
 
 
 def test_idx_reader_round_trips(tmp_path):
@@ -195,6 +201,14 @@ def test_damaged_download_is_refused_and_leaves_nothing(tmp_path, http_root):
     assert not (tmp_path / "data.bin").exists()
 
 
+def test_a_digest_prefix_must_have_eight_hex_digits(tmp_path):
+    (tmp_path / "data.bin").write_bytes(b"payload")
+    digest = file_checksum(tmp_path / "data.bin")
+    verify_checksum(tmp_path / "data.bin", digest[: len("sha256:") + 8])
+    with pytest.raises(ChecksumError, match="does not match"):
+        verify_checksum(tmp_path / "data.bin", digest[: len("sha256:") + 7])
+
+
 def test_unreachable_host_points_to_offline_profiles(tmp_path, http_root):
     _, url = http_root
     with pytest.raises(FetchError, match="offline profiles"):
@@ -224,3 +238,50 @@ def test_debian_source_extracts_files_from_a_package(tmp_path, monkeypatch):
     monkeypatch.setattr("dlrepro.data.archives._apt_download", fake_apt_download)
     debian_package_files("fake-data", ["usr/share/datasets/fake/a.gz"], tmp_path / "out")
     assert (tmp_path / "out" / "a.gz").read_bytes() == b"A"
+
+
+def test_mnist_falls_back_to_torchvisions_second_mirror(tmp_path, mirror, monkeypatch):
+    second = mnist.MNIST.mirrors[1]  # the first mirror has nothing
+    for index, name in enumerate(mnist.IDX_FILES.values()):
+        write_idx(mirror(second + name), np.full((2, 3, 3), index))
+        monkeypatch.setitem(mnist.DOWNLOAD_CHECKSUMS, name, file_checksum(mirror(second + name)))
+    fetch("mnist", "download", tmp_path / "raw")
+    assert mnist.load(tmp_path / "raw" / "mnist").test_x.shape == (2, 3, 3, 1)
+
+
+def test_failed_fetch_names_every_mirror_and_leaves_nothing_in_data_raw(tmp_path, mirror):
+    raw = tmp_path / "raw"
+    with pytest.raises(FetchError, match=r"cifar-10.*mirror/www\.cs\.toronto\.edu.*DLREPRO_MIRROR"):
+        fetch("cifar10", "download", raw)
+    assert list(raw.iterdir()) == []
+
+
+def test_imagenet_weights_are_fetched_ahead_and_only_read_from_data_raw(
+    tmp_path, mirror, monkeypatch
+):
+    raw = tmp_path / "raw"
+    with pytest.raises(ChecksumError, match=r"vgg16_imagenet was never fetched.*dlrepro fetch"):
+        published_weights("vgg16", raw)
+    # A small stand-in for torchvision's file, checked as torchvision's is: by the first 8 hex
+    # digits of its sha256.
+    weights = imagenet_weights.WEIGHTS["vgg16"]
+    served = mirror(weights.url)
+    conv, head = torch.randn(2, 3, 3, 3), torch.randn(4, 2)
+    torch.save({"features.0.weight": conv, "classifier.0.weight": head}, served)
+    checksums = get_dataset("vgg16_imagenet").checksums["download"]
+    name = imagenet_weights.file_name(weights)
+    assert checksums == {name: "sha256:397923af"}
+    monkeypatch.setitem(checksums, name, file_checksum(served)[: len("sha256:") + 8])
+    fetch("vgg16_imagenet", "download", raw)
+    state, _ = published_weights("vgg16", raw)
+    assert (raw / "vgg16_imagenet" / name).exists()
+    assert list(state) == ["0.0.weight"] and torch.equal(state["0.0.weight"], conv)
+
+
+def test_fetch_takes_what_the_profile_uses():
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    paper = needed_datasets(validate({**raw, "profile": "paper"}))
+    assert {"vgg16_imagenet", "resnet50_imagenet"} <= set(paper)
+    assert "fashion_mnist" not in paper  # no arch pretrains on Section 2's source task
+    embedded = needed_datasets(validate({**raw, "profile": "embedded"}))
+    assert "fashion_mnist" in embedded and not any("imagenet" in name for name in embedded)

@@ -190,8 +190,8 @@ def test_mismatched_pretrained_weights_fail_clearly():
         load_base(narrow, wide.state_dict(), origin="test.pt")
 
 
-def test_efficientnet_lite0_imagenet_weights_load_offline_and_weights_only():
-    state, norm = published_weights("efficientnet_lite0")
+def test_efficientnet_lite0_imagenet_weights_load_offline_and_weights_only(tmp_path):
+    state, norm = published_weights("efficientnet_lite0", raw_dir=tmp_path)
     base, features = build_base("efficientnet_lite0", 1.0, 64)
     load_base(base, state, origin="package")
     assert features == 1280 and norm["mean"][0] == pytest.approx(127 / 255)

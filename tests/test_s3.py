@@ -99,16 +99,14 @@ def _add(archive: tarfile.TarFile, name: str, text: str) -> None:
     archive.addfile(member, io.BytesIO(data))
 
 
-def test_imdb_download_and_reader_on_a_small_archive(tmp_path, monkeypatch):
-    archive_path = tmp_path / "site" / movie_reviews.IMDB_FILE
-    archive_path.parent.mkdir()
+def test_imdb_download_and_reader_on_a_small_archive(tmp_path, monkeypatch, mirror):
+    archive_path = mirror(movie_reviews.IMDB_URL)
     with tarfile.open(archive_path, "w:gz") as archive:
         _add(archive, "aclImdb/train/pos/0_9.txt", "Great<br />film")
         _add(archive, "aclImdb/train/neg/1_2.txt", "Dull")
         _add(archive, "aclImdb/test/pos/2_8.txt", "Lovely")
         _add(archive, "aclImdb/train/unsup/3_0.txt", "unlabelled")
         _add(archive, "aclImdb/imdb.vocab", "great\n")
-    monkeypatch.setattr(movie_reviews, "IMDB_URL", archive_path.as_uri())
     monkeypatch.setitem(
         movie_reviews.IMDB_CHECKSUMS, movie_reviews.IMDB_FILE, file_checksum(archive_path, "md5")
     )
@@ -132,13 +130,11 @@ def test_glove_readers_on_tiny_files(tmp_path):
     assert kumo_words == ["the", "cat"] and np.array_equal(kumo_vectors, vectors)
 
 
-def test_stanford_glove_download_keeps_the_300d_file(tmp_path, monkeypatch):
-    archive = tmp_path / "site" / "glove.6B.zip"
-    archive.parent.mkdir()
+def test_stanford_glove_download_keeps_the_300d_file(tmp_path, monkeypatch, mirror):
+    archive = mirror(glove.STANFORD_URL)
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr(glove.TEXT_300D, "the 0.5 -0.5\n")
         zipped.writestr("glove.6B.50d.txt", "the 1\n")
-    monkeypatch.setattr(glove, "STANFORD_URL", archive.as_uri())
     monkeypatch.setattr(glove, "STANFORD_ZIP_MD5", file_checksum(archive, "md5"))
     glove.fetch_stanford(tmp_path / "raw")
     assert [p.name for p in (tmp_path / "raw").iterdir()] == [glove.TEXT_300D]

@@ -31,13 +31,16 @@ TRAIN_DRY_RUN_HELP = "one seed, one epoch, two batches; writes nothing"
 
 
 def needed_datasets(params: Params) -> list[str]:
-    """Raw datasets the selected profile's stages read."""
-    s3 = params.s3.sentiment
+    """Raw datasets (and ImageNet weights files) the selected profile's stages read."""
+    from dlrepro.data.imagenet_weights import dataset_name
+
+    s2, s3 = params.s2, params.s3.sentiment
     return sorted(
         {
             params.s1.dataset,
-            params.s2.target.dataset,
-            params.s2.source.dataset,
+            s2.target.dataset,
+            *([s2.source.dataset] if s2.pretrains_on_source else []),
+            *(dataset_name(name) for name, arch in s2.archs.items() if arch.weights == "imagenet"),
             "airline",
             s3.dataset,
             s3.glove,

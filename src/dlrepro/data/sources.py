@@ -75,6 +75,8 @@ DATASET_MODULES = {
     "shakespeare": "dlrepro.data.shakespeare",
     "mnist": "dlrepro.data.mnist",
     "colour_photos": "dlrepro.data.colour_photos",
+    "vgg16_imagenet": "dlrepro.data.imagenet_weights",
+    "resnet50_imagenet": "dlrepro.data.imagenet_weights",
 }
 
 
@@ -120,9 +122,14 @@ def fetch(name: str, source: str, raw_dir: Path) -> Path:
         print(f"{name}: {error}; fetching it again")
     partial = raw_dir / f".{name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    spec.fetchers[source](partial)
-    for file_name, expected in spec.checksums[source].items():
-        verify_checksum(partial / file_name, expected)
+    try:
+        spec.fetchers[source](partial)
+        for file_name, expected in spec.checksums[source].items():
+            verify_checksum(partial / file_name, expected)
+    except BaseException:
+        # data/raw is DVC-tracked (data.dvc): a failed or interrupted fetch leaves nothing there.
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     record = {
         "dataset": name,
         "source": source,

