@@ -7,7 +7,8 @@ import pytest
 
 from dlrepro import claims
 from dlrepro.claims import compare
-from dlrepro.paper_assets import check_manuscript, dvc_output_paths
+from dlrepro.config import ArchConfig
+from dlrepro.paper_assets import _weights_sentence, check_manuscript, dvc_output_paths
 
 from .conftest import REPO
 
@@ -144,3 +145,25 @@ def test_every_checked_claim_is_in_the_paper(monkeypatch):
     for section in claims.SECTIONS:
         table = "tune_table.md" if section == "tune" else f"{section}_claims.md"
         assert f"generated/{table}" in index
+
+
+def test_paper_names_the_imagenet_weights_file_and_its_published_accuracy():
+    imagenet = ArchConfig(width=1.0, weights="imagenet")
+    resnet = _weights_sentence("resnet50", imagenet)
+    # V1 is the original ResNet-50 (the report's Keras model), not V2's newer recipe (80.9 %).
+    assert "`ResNet50_Weights.IMAGENET1K_V1` (file `resnet50-0676ba61.pth`, 76.1 % top-1" in resnet
+    vgg = _weights_sentence("vgg16", imagenet)
+    assert "`VGG16_Weights.IMAGENET1K_V1` (file `vgg16-397923af.pth`, 71.6 % top-1" in vgg
+
+
+def test_the_head_input_the_paper_states_is_global_average_pooling():
+    from torch import nn
+
+    from dlrepro.models.transfer import build_base
+    from dlrepro.paper_assets import HEAD_INPUT
+
+    assert "global-average-pooled" in HEAD_INPUT
+    vgg, _ = build_base("vgg16", 0.125, 32)
+    resnet, _ = build_base("resnet50", 0.125, 32)
+    for pool in (vgg[1], resnet.avgpool):
+        assert isinstance(pool, nn.AdaptiveAvgPool2d) and pool.output_size in (1, (1, 1))

