@@ -124,8 +124,8 @@ def _ttest(higher: pd.Series, lower: pd.Series, paired: bool):
 
 def difference_test(higher: pd.Series, lower: pd.Series, paired: bool) -> dict:
     """Mean of `higher` − mean of `lower` over seeds, its 95 % CI and the two-sided p: Welch's
-    t-test (with its own degrees of freedom), or paired, the t-test of the per-seed differences
-    (seeds matched by index). Also Cohen's d and the seeds used on each side."""
+    t-test (with its own degrees of freedom, `df`), or paired, the t-test of the per-seed
+    differences (seeds matched by index). Also Cohen's d and the seeds used on each side."""
     higher, lower = _seeds(higher, lower, paired)
     result = _ttest(higher, lower, paired)
     ci = result.confidence_interval(1 - ALPHA)
@@ -142,6 +142,7 @@ def difference_test(higher: pd.Series, lower: pd.Series, paired: bool) -> dict:
         "ci_low": _finite(ci.low),
         "ci_high": _finite(ci.high),
         "p_raw": _finite(result.pvalue),
+        "df": _finite(result.df),
         "effect_size": _finite(effect),
         "n_seeds": [len(higher), len(lower)],
     }
