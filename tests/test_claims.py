@@ -68,7 +68,13 @@ def test_holm_adjusts_each_origin_as_its_own_family():
     # 0.04·1 = 0.04 → 0.06 (adjusted p never falls down the order).
     def record(p: float, origin: str = "report") -> dict:
         return claims._record(
-            {"says": "x", "origin": origin}, "x", claims.WELCH, "holds", p_raw=p, effect_size=2.0
+            {"says": "x", "origin": origin},
+            "x",
+            claims.WELCH,
+            "holds",
+            p_raw=p,
+            effect_size=2.0,
+            n_seeds=[3, 3],
         )
 
     report = [record(p) for p in (0.01, 0.04, 0.03, 0.005)]
@@ -78,8 +84,10 @@ def test_holm_adjusts_each_origin_as_its_own_family():
     assert [r["verdict"] for r in report] == ["holds", "inconclusive", "inconclusive", "holds"]
     assert addition["p_holm"] == pytest.approx(0.04) and addition["verdict"] == "holds"
     assert exact["p_holm"] is None and exact["verdict"] == "fails"
-    # settled within a family of 4: d = 2 at the 5 % / 4 level
-    assert report[1]["seeds_needed"] == claims.seeds_needed(2.0, paired=False, alpha=0.05 / 4)
+    # settled within a family of 4: d = 2 at the 5 % / 4 level, and never fewer than 3 + 1
+    needed = claims.seeds_needed(2.0, paired=False, alpha=0.05 / 4)
+    assert report[1]["seeds_needed"] == max(needed, 4)
+    assert claims.seeds_needed(2.0, paired=False) == 6  # at 5 %: 5.09 → 6
 
 
 def test_seeds_needed_at_80_percent_power():

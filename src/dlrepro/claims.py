@@ -546,9 +546,15 @@ def adjust(records: list[Claim]) -> None:
             record["p_holm"] = float(p)
             record["verdict"] = record["verdict_raw"] if p < ALPHA else "inconclusive"
             if record["verdict"] == "inconclusive" and record["test"] in (WELCH, PAIRED):
-                record["seeds_needed"] = seeds_needed(
+                needed = seeds_needed(
                     record["effect_size"], record["test"] == PAIRED, alpha=ALPHA / len(family)
                 )
+                # The power analysis assumes equal spreads (Welch's df can be far lower): where
+                # it asks no more seeds than were run, these did not settle it, so at least one
+                # more.
+                if isinstance(needed, int):
+                    needed = max(needed, max(record["n_seeds"]) + 1)
+                record["seeds_needed"] = needed
 
 
 def evaluate(params: Params) -> list[Claim]:
