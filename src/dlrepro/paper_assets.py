@@ -685,16 +685,21 @@ def source_notes(paper_dir: Path = PAPER, root: Path = Path(".")) -> dict[str, s
     return notes
 
 
-def claims_summary(counts: dict[str, dict[str, int]]) -> list[str]:
-    """The paper's summary table: claims per section and verdict (summary.json of `claims`)."""
+def claims_summary(counts: dict) -> list[str]:
+    """The paper's summary table: the report's claims per section and verdict, their total, and
+    our additions apart (summary.json of `claims`)."""
+
+    def cells(tally: dict[str, int]) -> list[str]:
+        return [str(sum(tally.values())), *(str(tally[v]) for v in claims.VERDICTS)]
+
     lines = ["| Section | Claims | Hold | Fail | Inconclusive |", "|---|---:|---:|---:|---:|"]
     for section, (title, _) in claims.SECTIONS.items():
-        tally = counts[section]
-        cells = [str(sum(tally.values())), *(str(tally[v]) for v in claims.VERDICTS)]
-        lines.append(f"| {title} | " + " | ".join(cells) + " |")
-    total = counts["all"]
-    cells = [str(sum(total.values())), *(str(total[v]) for v in claims.VERDICTS)]
-    lines.append("| **All** | " + " | ".join(f"**{c}**" for c in cells) + " |")
+        lines.append(f"| {title} | " + " | ".join(cells(counts[section])) + " |")
+    lines.append(
+        "| **All the report's** | " + " | ".join(f"**{c}**" for c in cells(counts["all"])) + " |"
+    )
+    additions = counts["additions"]["all"]
+    lines.append("| Our additions (not in the report) | " + " | ".join(cells(additions)) + " |")
     return lines
 
 

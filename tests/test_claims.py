@@ -1,0 +1,182 @@
+"""The claims register's statistics, each against a hand-computed or documented case, and the
+register's bookkeeping (missing seeds, censored measures, the report's claims apart from ours)."""
+
+import math
+
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+
+from dlrepro import claims
+from dlrepro.paper_assets import claims_summary
+
+from .conftest import REPO
+
+
+def seeds(*values: float) -> pd.Series:
+    """Per-seed values, indexed by seed as runs.csv is read."""
+    return pd.Series(values, index=pd.Index(range(len(values)), name="seed"), dtype=float)
+
+
+def test_welch_interval_and_degrees_of_freedom():
+    # a: mean 2, variance 1; b: mean 7, variance 4; n = 3 each. Standard error² = 1/3 + 4/3 =
+    # 5/3. Welch–Satterthwaite: df = (5/3)² / ((1/3)²/2 + (4/3)²/2) = (25/9) / (17/18) = 50/17.
+    test = claims.difference_test(seeds(1, 2, 3), seeds(5, 7, 9), paired=False)
+    half_width = stats.t.ppf(0.975, 50 / 17) * math.sqrt(5 / 3)
+    assert test["test"] == claims.WELCH
+    assert test["df"] == pytest.approx(50 / 17)
+    assert test["difference"] == pytest.approx(-5)
+    assert test["ci_low"] == pytest.approx(-5 - half_width)
+    assert test["ci_high"] == pytest.approx(-5 + half_width)
+    assert test["p_raw"] == pytest.approx(2 * stats.t.cdf(-5 / math.sqrt(5 / 3), 50 / 17))
+    assert claims.ordering_verdict(test) == "fails"  # the interval lies below 0
+
+
+def test_paired_test_matches_seeds_and_tests_their_differences():
+    higher = seeds(1.0, 2.0, 3.0, 4.0)
+    lower = seeds(0.5, 1.9, 2.0, 3.0).iloc[::-1]  # listed in another order: matched by seed
+    test = claims.difference_test(higher, lower, paired=True)
+    differences = [0.5, 0.1, 1.0, 1.0]  # mean 0.65, one-sample t-test against 0, df = 3
+    expected = stats.ttest_1samp(differences, 0)
+    ci = expected.confidence_interval(0.95)
+    assert test["test"] == claims.PAIRED and test["df"] == 3
+    assert test["difference"] == pytest.approx(0.65)
+    assert (test["ci_low"], test["ci_high"]) == pytest.approx((ci.low, ci.high))
+    assert test["p_raw"] == pytest.approx(expected.pvalue)
+
+
+def test_equivalence_holds_inside_the_margin_and_fails_wholly_outside():
+    runs = {
+        "a": pd.DataFrame({"mae": seeds(1.00, 1.01, 0.99, 1.00)}),
+        "same": pd.DataFrame({"mae": seeds(1.00, 1.02, 0.98, 1.01)}),
+        "far": pd.DataFrame({"mae": seeds(2.00, 2.10, 1.90, 2.00)}),
+    }
+    register = [
+        {"runs": ["same", "a"], "metric": "mae", "margin": 0.1, "says": "similar"},
+        {"runs": ["far", "a"], "metric": "mae", "margin": 0.1, "says": "similar"},
+    ]
+    same, far = claims.similar(register, runs)
+    assert same["verdict_raw"] == "holds" and same["p_raw"] < 0.001
+    assert same["test"] == "TOST (Welch)" and same["margin"] == 0.1
+    assert same["checked"] == "`same` ≈ `a` on mae within ±0.1"
+    assert far["verdict_raw"] == "fails" and far["ci_low"] > 0.1  # wholly beyond the margin
+
+
+def test_holm_adjusts_each_origin_as_its_own_family():
+    # Holm on (0.01, 0.04, 0.03, 0.005): sorted 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06,
+    # 0.04·1 = 0.04 → 0.06 (adjusted p never falls down the order).
+    def record(p: float, origin: str = "report") -> dict:
+        return claims._record(
+            {"says": "x", "origin": origin},
+            "x",
+            claims.WELCH,
+            "holds",
+            p_raw=p,
+            effect_size=2.0,
+            n_seeds=[3, 3],
+        )
+
+    report = [record(p) for p in (0.01, 0.04, 0.03, 0.005)]
+    addition, exact = record(0.04, "addition"), claims._record({"says": "x"}, "x", "exact", "fails")
+    claims.adjust([*report, addition, exact])
+    assert [r["p_holm"] for r in report] == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert [r["verdict"] for r in report] == ["holds", "inconclusive", "inconclusive", "holds"]
+    assert addition["p_holm"] == pytest.approx(0.04) and addition["verdict"] == "holds"
+    assert exact["p_holm"] is None and exact["verdict"] == "fails"
+    # settled within a family of 4: d = 2 at the 5 % / 4 level, and never fewer than 3 + 1
+    needed = claims.seeds_needed(2.0, paired=False, alpha=0.05 / 4)
+    assert report[1]["seeds_needed"] == max(needed, 4)
+    assert claims.seeds_needed(2.0, paired=False) == 6  # at 5 %: 5.09 → 6
+
+
+def test_seeds_needed_at_80_percent_power():
+    assert claims.seeds_needed(1.0, paired=False) == 17  # statsmodels: 16.71 per group
+    assert claims.seeds_needed(1.0, paired=True) == 10  # one-sample: 9.94
+    assert claims.seeds_needed(-1.0, paired=False) == 17
+    assert claims.seeds_needed(0.001, paired=False) == "no effect observed"
+    assert claims.seeds_needed(None, paired=False) is None  # a single seed: no spread
+
+
+def test_a_seed_without_the_metric_is_left_out():
+    runs = {
+        "a": pd.DataFrame({"acc": seeds(0.90, float("nan"), 0.92)}),
+        "b": pd.DataFrame({"acc": seeds(0.80, 0.81, 0.79), "other": seeds(0.7, 0.7, 0.7)}),
+    }
+    (record,) = claims.orderings(
+        [{"higher": "a", "lower": "b", "metric": "acc", "says": "x"}], runs
+    )
+    assert record["n_seeds"] == [2, 3] and record["difference"] == pytest.approx(0.11)
+    paired = claims.difference_test(runs["a"]["acc"], runs["b"]["other"], paired=True)
+    assert paired["n_seeds"] == [2, 2]
+
+
+def test_censored_episodes_to_threshold_are_inconclusive_unless_every_seed_reached_it():
+    fast = pd.DataFrame({"episodes_to_threshold": seeds(90, 100, 110), "reached": seeds(1, 1, 1)})
+    slow = pd.DataFrame({"episodes_to_threshold": seeds(170, 250, 200), "reached": seeds(1, 0, 1)})
+    claim = {
+        "higher": "slow",
+        "lower": "fast",
+        "metric": "episodes_to_threshold",
+        "censored_unless": "reached",
+        "says": "slower",
+    }
+    (censored,) = claims.orderings([claim], {"slow": slow, "fast": fast})
+    assert censored["verdict"] == "inconclusive" and censored["test"].startswith("censored")
+    assert censored["difference"] is None and censored["p_raw"] is None
+    assert censored["reached"] == pytest.approx([2 / 3, 1.0])
+    assert "reached by 2/3 and 3/3 seeds" in censored["checked"]
+    (observed,) = claims.orderings([claim], {"slow": slow.assign(reached=1.0), "fast": fast})
+    assert observed["test"] == claims.WELCH and observed["verdict"] == "holds"
+
+
+def _write_runs(folder, column: str, values: list[float]) -> None:
+    folder.mkdir(parents=True)
+    runs = {"seed": range(len(values)), column: values, "reached": 1.0}
+    pd.DataFrame(runs).to_csv(folder / "runs.csv", index=False)
+
+
+def test_additions_are_marked_and_counted_apart(tmp_path, monkeypatch):
+    """Section 6's register read from results/s6/: the tabular agent's claims are ours."""
+    monkeypatch.chdir(tmp_path)
+    metrics = ("early_auc", "episodes_to_threshold", "roughness")
+    for agent in ("tabular", "dqn"):
+        for policy, offset in (("epsilon_greedy", 10.0), ("softmax", 0.0)):
+            folder = tmp_path / "results" / "s6" / f"{agent}_{policy}"
+            _write_runs(folder, metrics[0], [offset + v for v in (1.0, 2.0, 3.0)])
+            runs = pd.read_csv(folder / "runs.csv")
+            for metric in metrics[1:]:
+                runs[metric] = runs[metrics[0]]
+            runs.to_csv(folder / "runs.csv", index=False)
+    register = yaml.safe_load((REPO / "paper" / "report_values.yaml").read_text())
+    records = [{"section": "s6", **r} for r in claims._s6(None, register["s6"])]
+    claims.adjust(records)
+    assert {r["origin"] for r in records if "(tabular)" in r["says"]} == {"addition"}
+    assert {r["origin"] for r in records if "(dqn)" in r["says"]} == {"report"}
+    summary = claims.summarise(records)
+    assert sum(summary["all"].values()) == sum(summary["s6"].values()) == 3
+    assert sum(summary["additions"]["all"].values()) == 3
+    table = claims_summary(summary)
+    assert table[-2].startswith("| **All the report's** | **3** |")
+    assert table[-1].startswith("| Our additions (not in the report) | 3 |")
+    tabular_row = claims.table([r for r in records if r["origin"] == "addition"])[2]
+    assert "*(our addition)*" in tabular_row
+
+
+def test_table_shows_interval_p_and_both_verdicts():
+    record = claims._record(
+        {"says": "A beats B"},
+        "`a` > `b` on acc",
+        claims.WELCH,
+        "holds",
+        difference=0.012345,
+        ci_low=0.001234,
+        ci_high=0.023456,
+        p_raw=0.0312,
+        p_holm=0.1248,
+    )
+    record |= {"verdict": "inconclusive", "seeds_needed": 5}
+    assert claims.table([record])[-1] == (
+        "| A beats B | `a` > `b` on acc | +0.0123 [0.00123, 0.0235] | 0.0312 (0.125) "
+        "| inconclusive (raw: holds) | ≥ 5 seeds |"
+    )
