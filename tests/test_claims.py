@@ -180,3 +180,19 @@ def test_table_shows_interval_p_and_both_verdicts():
         "| A beats B | `a` > `b` on acc | +0.0123 [0.00123, 0.0235] | 0.0312 (0.125) "
         "| inconclusive (raw: holds) | ≥ 5 seeds |"
     )
+
+
+def test_claims_on_runs_params_do_not_define_are_left_out():
+    runs = {"a": pd.DataFrame({"acc": seeds(0.9, 0.91, 0.92)})}
+    claim = {"higher": "a", "lower": "dropped_by_an_ablation", "metric": "acc", "says": "x"}
+    assert claims.orderings([claim], runs) == []
+
+
+def test_equal_checks_two_metrics_of_one_run():
+    runs = {
+        "pool": pd.DataFrame({"probe_1": seeds(0.4, 0.4, 0.4), "probe_2": seeds(0.4, 0.4, 0.4)}),
+        "lstm": pd.DataFrame({"probe_1": seeds(0.2, 0.2, 0.3), "probe_2": seeds(0.7, 0.6, 0.7)}),
+    }
+    same = {"run": "pool", "metrics": ["probe_1", "probe_2"], "says": "same"}
+    records = claims.equal([same, {**same, "run": "lstm"}], runs)
+    assert [r["verdict"] for r in records] == ["holds", "fails"]
