@@ -583,20 +583,29 @@ LIBRARIES = [
 ]  # fmt: skip
 
 
+CODE_AND_CONFIG = [
+    "src", "params.yaml", "dvc.yaml", "paper/report_values.yaml", "requirements.txt",
+    "constraints.txt",
+]  # fmt: skip
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+    return done.stdout.strip()
+
+
 def provenance(params: Params) -> list[str]:
     """What produced these results: code commit, data hash, profile, params digest, library
     versions (a table for the paper)."""
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty", "--abbrev=12"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    commit = _git("describe", "--always", "--abbrev=12")
+    # Outputs change while the pipeline runs; what matters is whether its code and config were
+    # the committed ones.
+    edited = _git("status", "--porcelain", "--", *CODE_AND_CONFIG)
     data = yaml.safe_load(Path("data.dvc").read_text())["outs"][0]
     rows = [
-        # Results are committed after they are made, so this is their commit's parent, with
-        # `-dirty` when the code they were made with was not yet committed either.
-        ("code (`git describe` when written)", commit.stdout.strip() or "no commit"),
+        # Results are committed after they are made, so this is their commit's parent.
+        ("code (`git describe` when written)", commit or "no commit"),
+        ("code and config as committed", "no: edited, not committed" if edited else "yes"),
         ("raw data (`data.dvc` md5)", f"{data['md5']} ({data['nfiles']} files)"),
         ("profile", params.profile),
         ("params digest (sha256 of the resolved params)", digest(params.model_dump(mode="json"))),
