@@ -285,3 +285,13 @@ def test_fetch_takes_what_the_profile_uses():
     assert "fashion_mnist" not in paper  # no arch pretrains on Section 2's source task
     embedded = needed_datasets(validate({**raw, "profile": "embedded"}))
     assert "fashion_mnist" in embedded and not any("imagenet" in name for name in embedded)
+
+
+@pytest.mark.parametrize("garbage", ["{not json", "[1, 2]", '{"licence": "x"}'])
+def test_a_garbage_source_record_fails_in_one_line_naming_the_fix(tmp_path, garbage):
+    from dlrepro.data.sources import SOURCE_FILE, verify_raw
+
+    (tmp_path / "airline").mkdir()
+    (tmp_path / "airline" / SOURCE_FILE).write_text(garbage)
+    with pytest.raises(ChecksumError, match=r"SOURCE.json is not a source record .*re-fetch it with `make data`"):
+        verify_raw(tmp_path, "airline")

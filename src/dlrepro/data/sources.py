@@ -145,8 +145,18 @@ def fetch(name: str, source: str, raw_dir: Path) -> Path:
 
 
 def read_source(dest: Path) -> str | None:
+    return _source_record(dest)["source"] if (dest / SOURCE_FILE).exists() else None
+
+
+def _source_record(dest: Path) -> dict:
     record = dest / SOURCE_FILE
-    return json.loads(record.read_text())["source"] if record.exists() else None
+    try:
+        parsed = json.loads(record.read_text())
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("source"), str):
+            raise ValueError("no 'source' entry")
+    except ValueError as error:  # JSONDecodeError is one
+        raise ChecksumError(f"{record} is not a source record ({error}); {REFETCH_HINT}") from None
+    return parsed
 
 
 def verify_raw(raw_dir: Path, name: str) -> dict:
@@ -164,4 +174,4 @@ def verify_raw(raw_dir: Path, name: str) -> dict:
         )
     for file_name, expected in spec.checksums[source].items():
         verify_checksum(dest / file_name, expected)
-    return json.loads((dest / SOURCE_FILE).read_text())
+    return _source_record(dest)
