@@ -9,7 +9,7 @@ from matplotlib.collections import PolyCollection
 
 from dlrepro import claims
 from dlrepro.claims_figure import forest, standard_error
-from dlrepro.results import plot_seeds, save_figure, subplots
+from dlrepro.results import FEW_SEEDS, plot_seeds, save_figure, spread_label, subplots
 
 
 def test_few_seeds_are_drawn_as_thin_lines_under_the_mean_without_a_band():
@@ -21,6 +21,11 @@ def test_few_seeds_are_drawn_as_thin_lines_under_the_mean_without_a_band():
     np.testing.assert_allclose(mean.get_ydata(), curves.mean(axis=0))
     assert all(line.get_linewidth() < mean.get_linewidth() for line in seeds)
     assert not [c for c in ax.collections if isinstance(c, PolyCollection)]
+
+
+def test_titles_say_whether_seeds_or_a_band_are_drawn():
+    assert spread_label(3) == "mean and each of 3 seeds"
+    assert spread_label(FEW_SEEDS + 1) == f"mean ± std over {FEW_SEEDS + 1} seeds"
 
 
 @pytest.mark.parametrize("t_interval", [False, True])

@@ -92,6 +92,13 @@ ACCURACY_RANGE = (0.0, 1.0)
 LOSS_RANGE = (0.0, None)
 
 
+def spread_label(n_seeds: int) -> str:
+    """What `plot_seeds` draws around the mean of n seeds, for a figure's title."""
+    if n_seeds <= FEW_SEEDS:
+        return f"mean and each of {n_seeds} seeds"
+    return f"mean ± std over {n_seeds} seeds"
+
+
 def plot_seeds(
     ax: plt.Axes,
     x: np.ndarray,
