@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 FIGURE = PAPER / "figures" / "claims" / "forest.png"
 COLOURS = {"holds": "#1a9850", "fails": "#d73027", "inconclusive": "#808080"}
 ROW_HEIGHT = 0.24  # inches per row
-LABEL_WIDTH = 60  # characters of a claim's text shown beside its row
+LABEL_WIDTH = 95  # characters of a claim's text beside its row: the register's longest, qualified
 
 
 def standard_error(record: claims.Claim) -> float | None:
@@ -43,7 +43,9 @@ def standard_error(record: claims.Claim) -> float | None:
     return half_width / stats.t.ppf(1 - claims.ALPHA / 2, record["df"])
 
 
-def _rows(records: list[claims.Claim]) -> tuple[list[tuple[float, claims.Claim]], list]:
+def _rows(
+    records: list[claims.Claim],
+) -> tuple[list[tuple[float, claims.Claim]], list[tuple[float, str]]]:
     """(y, record) per claim, sections in the report's order with a gap above each for its
     title, and (y, title) of those titles; y grows downwards."""
     rows, titles, y = [], [], 0.0
@@ -75,7 +77,7 @@ def forest(records: list[claims.Claim]) -> plt.Figure:
     rows, titles = _rows(records)
     n_rows = len(rows) + len(titles)
     fig, (scaled, timing) = subplots(
-        2, width=11, height=ROW_HEIGHT * n_rows + 1.4, width_ratios=(3, 1), sharey=True
+        2, width=13, height=ROW_HEIGHT * n_rows + 1.4, width_ratios=(3, 1), sharey=True
     )
     for ax in (scaled, timing):
         ax.axvline(1 if ax is timing else 0, color="black", linewidth=0.8)
