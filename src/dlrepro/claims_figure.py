@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 FIGURE = PAPER / "figures" / "claims" / "forest.png"
 COLOURS = {"holds": "#1a9850", "fails": "#d73027", "inconclusive": "#808080"}
+LINEAR_WITHIN = 10  # the t axis is linear within ±this, logarithmic beyond
 ROW_HEIGHT = 0.24  # inches per row
 LABEL_WIDTH = 95  # characters of a claim's text beside its row: the register's longest, qualified
 
@@ -82,6 +83,9 @@ def forest(records: list[claims.Claim]) -> plt.Figure:
     for ax in (scaled, timing):
         ax.axvline(1 if ax is timing else 0, color="black", linewidth=0.8)
         ax.grid(axis="x", color="0.9")
+    # |t| runs from 0 to over 100: linear where verdicts turn (|t| near its critical value of 2
+    # to 4), logarithmic beyond, so that small effects keep their width beside large ones.
+    scaled.set_xscale("symlog", linthresh=LINEAR_WITHIN)
     timing.set_xscale("log")
     as_ratio = FuncFormatter(lambda value, _: f"×{value:g}")
     timing.xaxis.set_major_formatter(as_ratio)
@@ -116,8 +120,11 @@ def forest(records: list[claims.Claim]) -> plt.Figure:
     labels = [textwrap.shorten(record["says"], LABEL_WIDTH) for _, record in rows]
     scaled.set_yticks([y for y, _ in rows], labels, fontsize=7)
     scaled.set_ylim(n_rows - 0.5, -0.5)
-    scaled.set_xlabel("difference / its standard error (t), with the 95 % CI scaled alike")
-    timing.set_xlabel("time ratio: median, range over rounds")
+    scaled.set_xlabel(
+        "difference / its standard error (t), with the 95 % CI scaled alike\n"
+        f"(linear within ±{LINEAR_WITHIN}, logarithmic beyond)"
+    )
+    timing.set_xlabel("time ratio:\nmedian, range over rounds")
     handles = [
         Line2D([], [], color=colour, marker="o", linewidth=2, label=verdict)
         for verdict, colour in COLOURS.items()
