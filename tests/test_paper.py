@@ -1,6 +1,7 @@
 """The paper must be complete without Quarto: everything it cites is a DVC output."""
 
 import json
+import re
 from pathlib import Path
 
 from dlrepro import claims
@@ -117,3 +118,19 @@ def test_the_head_input_the_paper_states_is_global_average_pooling():
     resnet, _ = build_base("resnet50", 0.125, 32)
     for pool in (vgg[1], resnet.avgpool):
         assert isinstance(pool, nn.AdaptiveAvgPool2d) and pool.output_size in (1, (1, 1))
+
+
+def test_numbered_sections_are_the_reports_sections_in_its_order():
+    """The paper's Section n is the report's Section n (summary and provenance unnumbered, the
+    tuning questions after Section 6), titled as the claims tables title it."""
+    text = (REPO / "paper" / "index.qmd").read_text().split("\n---\n", 1)[-1]
+    numbered = [
+        heading for heading in re.findall(r"^# (.+)$", text, re.M) if ".unnumbered" not in heading
+    ]
+    sections = [re.fullmatch(r"(?P<title>.+) \{#sec-(?P<key>[\w-]+)\}", h) for h in numbered]
+    report = [f"s{number}" for number in range(1, 7)]
+    assert [s["key"] for s in sections] == [*report, "tuning"]
+    for number, section in enumerate(sections[:6], start=1):
+        report_number, title = claims.SECTIONS[section["key"]][0].split(" ", 1)
+        assert int(report_number) == number
+        assert section["title"].startswith(title), (section["title"], title)

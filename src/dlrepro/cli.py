@@ -10,6 +10,7 @@ dlrepro s5 prepare|classifier|generate|colourise  Section 5 stages
 dlrepro s6 run|figures               Section 6 stages
 dlrepro tune study|train --study NAME  an Optuna study (tune.studies), its tuned training run
 dlrepro claims                       check every claim of the report on the current outputs
+dlrepro claims-figure                the claims' forest plot (paper/figures/claims/forest.png)
 dlrepro paper-assets                 values, tables and figures for the Quarto paper
 dlrepro paper-check                  prove the paper cites only existing DVC outputs
 dlrepro render-paper                 HTML + PDF: Quarto if installed, else pandoc + Typst
@@ -191,6 +192,12 @@ def _claims(params: Params, args: argparse.Namespace) -> None:
     write(params)
 
 
+def _claims_figure(params: Params, args: argparse.Namespace) -> None:
+    from dlrepro.claims_figure import write
+
+    write()
+
+
 def _paper_assets(params: Params, args: argparse.Namespace) -> None:
     from dlrepro.paper_assets import write_assets
 
@@ -273,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "claims", help="check the report's claims on the current outputs"
     ).set_defaults(run=_claims)
+    commands.add_parser(
+        "claims-figure", help="draw every claim's verdict as a forest plot"
+    ).set_defaults(run=_claims_figure)
     commands.add_parser("paper-assets", help="write paper values, tables and figures").set_defaults(
         run=_paper_assets
     )

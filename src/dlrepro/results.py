@@ -85,36 +85,96 @@ def load_metrics(section: str, names: Iterable[str], prefix: str = "") -> dict[s
     }
 
 
-def plot_mean_band(ax: plt.Axes, history: pd.DataFrame, column: str, label: str, **style) -> None:
-    """Mean over seeds per epoch with a +-1 std band (seeds that stopped early drop out)."""
-    stats = history.groupby("epoch")[column].agg(["mean", "std"]).fillna(0.0)
-    line = ax.plot(stats.index, stats["mean"], label=label, **style)[0]
-    ax.fill_between(
-        stats.index,
-        stats["mean"] - stats["std"],
-        stats["mean"] + stats["std"],
-        color=line.get_color(),
-        alpha=0.2,
-        linewidth=0,
+FEW_SEEDS = 5
+"""At or below this many seeds a curve shows every seed, not a band: a spread of so few values
+says little, and mean ± std can leave the metric's range (a CartPole return of -200)."""
+ACCURACY_RANGE = (0.0, 1.0)
+LOSS_RANGE = (0.0, None)
+
+
+def spread_label(n_seeds: int) -> str:
+    """What `plot_seeds` draws around the mean of n seeds, for a figure's title."""
+    if n_seeds <= FEW_SEEDS:
+        return f"mean and each of {n_seeds} seeds"
+    return f"mean ± std over {n_seeds} seeds"
+
+
+def plot_seeds(
+    ax: plt.Axes,
+    x: np.ndarray,
+    curves: np.ndarray,
+    label: str | None,
+    *,
+    limits: tuple[float | None, float | None] = (None, None),
+    t_interval: bool = False,
+    **style,
+) -> None:
+    """The mean of per-seed curves (one row per seed, NaN where a seed has no value) against x.
+    With at most FEW_SEEDS seeds, each seed as a thin line beneath the mean; with more, a band
+    of ±1 std (or, `t_interval`, the 95 % t-interval of the mean) clipped to `limits`, the
+    metric's range."""
+    per_point = pd.DataFrame(curves)  # pandas: NaN-aware, and no warnings for a lone seed
+    mean = per_point.mean().to_numpy()
+    line = ax.plot(x, mean, label=label, **style)[0]
+    if len(curves) <= FEW_SEEDS:
+        for seed_curve in curves:
+            ax.plot(
+                x,
+                seed_curve,
+                color=line.get_color(),
+                linestyle=line.get_linestyle(),
+                linewidth=0.6,
+                alpha=0.4,
+                zorder=line.get_zorder() - 0.1,
+            )
+        return
+    if t_interval:
+        from scipy import stats  # here: stages that draw no band skip scipy's import cost
+
+        half = stats.t.ppf(0.975, per_point.count() - 1) * per_point.sem()
+    else:
+        half = per_point.std()
+    half = half.fillna(0.0).to_numpy()  # a point with one seed has no spread to show
+    low, high = np.clip(mean - half, *limits), np.clip(mean + half, *limits)
+    ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def plot_mean_band(
+    ax: plt.Axes,
+    history: pd.DataFrame,
+    column: str,
+    label: str | None,
+    limits: tuple[float | None, float | None] = (None, None),
+    **style,
+) -> None:
+    """Mean over seeds per epoch of a per-seed history, with each seed or a ±1 std band
+    (`plot_seeds`; seeds that stopped early drop out)."""
+    per_epoch = history.pivot(index="epoch", columns="seed", values=column)
+    plot_seeds(
+        ax, per_epoch.index.to_numpy(), per_epoch.to_numpy().T, label, limits=limits, **style
     )
 
 
 def learning_curves(history: pd.DataFrame, title: str) -> plt.Figure:
-    """Loss and accuracy, training beside validation, mean ± std over seeds (per-seed history)."""
+    """Loss and accuracy, training beside validation, mean over seeds with each seed or a band
+    (`plot_seeds`; per-seed history)."""
     fig, axes = subplots(2)
     for ax, metric in zip(axes, ["loss", "acc"], strict=True):
-        plot_mean_band(ax, history, f"train_{metric}", label="train")
-        plot_mean_band(ax, history, f"val_{metric}", label="validation")
+        limits = ACCURACY_RANGE if metric == "acc" else LOSS_RANGE
+        plot_mean_band(ax, history, f"train_{metric}", label="train", limits=limits)
+        plot_mean_band(ax, history, f"val_{metric}", label="validation", limits=limits)
         ax.set(xlabel="epoch", ylabel="accuracy" if metric == "acc" else "cross-entropy")
     axes[1].legend()
     fig.suptitle(title)
     return fig
 
 
-def subplots(ncols: int, width: float = 10, height: float = 3.6) -> tuple[plt.Figure, list]:
+def subplots(
+    ncols: int, width: float = 10, height: float = 3.6, **layout
+) -> tuple[plt.Figure, list]:
     """A row of axes on the non-interactive backend (imported here: stages without figures
-    skip matplotlib's import cost)."""
-    fig, axes = _pyplot().subplots(1, ncols, figsize=(width, height), squeeze=False)
+    skip matplotlib's import cost); `layout`: more of matplotlib's subplots arguments."""
+    fig, axes = _pyplot().subplots(1, ncols, figsize=(width, height), squeeze=False, **layout)
     return fig, list(axes[0])
 
 

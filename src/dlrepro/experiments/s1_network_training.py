@@ -23,7 +23,14 @@ from dlrepro.config import Params, S1Config, S1Variant
 from dlrepro.data.prepare import TensorSplit, load_prepared, prepare_images
 from dlrepro.models.cnn import SmallCNN, zero_init_
 from dlrepro.paths import PAPER, PREPARED, RESULTS
-from dlrepro.results import learning_curves, plot_mean_band, save_figure, subplots
+from dlrepro.results import (
+    LOSS_RANGE,
+    learning_curves,
+    plot_mean_band,
+    save_figure,
+    spread_label,
+    subplots,
+)
 from dlrepro.tracking import log_figures
 from dlrepro.training.augment import random_affine
 from dlrepro.training.loop import FitResult, evaluate
@@ -149,7 +156,7 @@ def make_figures(params: Params) -> list[Path]:
     fig, axes = subplots(2)
     for name, lr in sweep.items():
         for ax, column in zip(axes, ["train_loss", "val_loss"], strict=True):
-            plot_mean_band(ax, histories[name], column, label=f"lr = {lr:g}")
+            plot_mean_band(ax, histories[name], column, f"lr = {lr:g}", limits=LOSS_RANGE)
     for ax, title in zip(axes, ["training loss", "validation loss"], strict=True):
         ax.set(xlabel="epoch", ylabel="cross-entropy", title=title)
     axes[1].legend()
@@ -159,9 +166,7 @@ def make_figures(params: Params) -> list[Path]:
     for name in cfg.variants:
         if name != "baseline" and name in sweep:
             continue
-        fig = learning_curves(
-            histories[name], f"{name} (mean ± std over {len(params.seeds)} seeds)"
-        )
+        fig = learning_curves(histories[name], f"{name} ({spread_label(len(params.seeds))})")
         paths.append(FIGURES_DIR / f"curves_{name}.png")
         save_figure(fig, paths[-1])
     log_figures(SECTION, params.profile, paths)

@@ -48,7 +48,14 @@ from dlrepro.models.transfer import (
     reinitialise,
 )
 from dlrepro.paths import CHECKPOINTS, PAPER, PREPARED, RESULTS
-from dlrepro.results import plot_mean_band, read_json, save_figure, subplots, write_json
+from dlrepro.results import (
+    ACCURACY_RANGE,
+    plot_mean_band,
+    read_json,
+    save_figure,
+    subplots,
+    write_json,
+)
 from dlrepro.tracking import log_figures
 from dlrepro.training import compute
 from dlrepro.training.loop import (
@@ -427,9 +434,12 @@ def make_figures(params: Params) -> list[Path]:
             if regime.arch != arch:
                 continue
             label = name.removeprefix(f"{arch}_")
-            plot_mean_band(ax, histories[name], "val_acc", label=f"{label} (val.)")
-            color = ax.get_lines()[-1].get_color()
-            plot_mean_band(ax, histories[name], "train_acc", label=None, color=color, ls="--")
+            history = histories[name]
+            plot_mean_band(ax, history, "val_acc", f"{label} (val.)", limits=ACCURACY_RANGE)
+            color = ax.get_lines()[-1].get_color()  # the seeds' lines share the mean's colour
+            plot_mean_band(
+                ax, history, "train_acc", None, limits=ACCURACY_RANGE, color=color, ls="--"
+            )
         ax.set(title=ARCH_NAMES[arch], xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02))
         ax.legend(fontsize=8)
     paths = [FIGURES_DIR / "curves.png"]

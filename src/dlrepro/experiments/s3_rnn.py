@@ -66,7 +66,7 @@ from dlrepro.data.sequences import (
 )
 from dlrepro.models.rnn import EmbeddingPool, LSTMClassifier, TokenLSTM, WindowRNN, sample
 from dlrepro.paths import PAPER, PREPARED, RESULTS
-from dlrepro.results import learning_curves, save_figure, subplots, write_json
+from dlrepro.results import learning_curves, save_figure, spread_label, subplots, write_json
 from dlrepro.tracking import log_figures
 from dlrepro.training.loop import FitResult, evaluate, resolve_device
 from dlrepro.training.seeds import Condition, Measured, run_condition
@@ -566,7 +566,7 @@ def make_figures(params: Params) -> list[Path]:
 
     for name in cfg.sentiment.models:
         history = pd.read_csv(RESULTS_DIR / f"sentiment_{name}" / "history_seeds.csv")
-        fig = learning_curves(history, f"{name} (mean ± std over {len(params.seeds)} seeds)")
+        fig = learning_curves(history, f"{name} ({spread_label(len(params.seeds))})")
         paths.append(FIGURES_DIR / f"curves_sentiment_{name}.png")
         save_figure(fig, paths[-1])
 

@@ -4,7 +4,8 @@ Two agents, each with both exploration policies, plus an external reference:
   tabular  Q-learning on CliffWalking (a zero-initialised table, per-episode epsilon decay)
   dqn      the report's appendix agent on CartPole-v1 (replay memory, target max_a' Q(s', a'))
   sb3      Stable-Baselines3 DQN on CartPole-v1 with rl-baselines3-zoo's tuned hyperparameters
-Every run repeats over `seeds`; learning curves show the mean and a 95% t-interval over seeds.
+Every run repeats over `seeds`; learning curves show the mean over seeds with each seed, or with
+more than five seeds a 95% t-interval (`results.plot_seeds`).
 
 Cost (2-core CPU, `dvc repro`): smoke seconds; embedded a few minutes (DQN ~2 ms per
 environment step, SB3 ~2.5 ms); see the README for measured times.
@@ -21,7 +22,7 @@ import pandas as pd
 
 from dlrepro.config import Params
 from dlrepro.paths import PAPER, RESULTS
-from dlrepro.results import result_set, save_figure, subplots, write_run_results
+from dlrepro.results import plot_seeds, result_set, save_figure, subplots, write_run_results
 from dlrepro.tracking import PROJECT, Run, log_figures
 
 SECTION = "s6"
@@ -202,22 +203,20 @@ def _axis(params: Params, agent: str) -> tuple[str, float, float]:
     return "steps", steps, cfg.dqn.threshold
 
 
-def _plot(ax, params: Params, agent: str, name: str, label: str) -> None:
-    from scipy import stats
+# A return's possible range: CartPole-v1 pays 1 per step and ends episodes at 500 steps.
+# CliffWalking has no lower bound to state (-100 per fall, as many falls as steps).
+RETURN_RANGES = {"CartPole-v1": (0.0, 500.0)}
 
+
+def _plot(ax, params: Params, agent: str, name: str, label: str, env: str) -> None:
     x, x_max, _ = _axis(params, agent)
     episodes = pd.read_csv(RESULTS_DIR / name / "episodes.csv")
     curves = np.stack(
         [curve(group, x, params.s6.window, x_max) for _, group in episodes.groupby("seed")]
     )
     grid = np.linspace(0, x_max, CURVE_POINTS)
-    mean = curves.mean(axis=0)
-    line = ax.plot(grid, mean, label=label)[0]
-    if len(curves) > 1:
-        half = stats.t.ppf(0.975, len(curves) - 1) * stats.sem(curves, axis=0)
-        ax.fill_between(
-            grid, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0
-        )
+    limits = RETURN_RANGES.get(env, (None, None))
+    plot_seeds(ax, grid, curves, label, limits=limits, t_interval=True)
 
 
 def make_figures(params: Params) -> list:
@@ -233,9 +232,9 @@ def make_figures(params: Params) -> list:
             label = (
                 "ε-greedy" if policy == "epsilon_greedy" else f"softmax (T = {cfg.temperature:g})"
             )
-            _plot(ax, params, agent, run_name(agent, policy), label)
+            _plot(ax, params, agent, run_name(agent, policy), label, env)
         if agent == "dqn":
-            _plot(ax, params, "sb3", "sb3", "SB3 DQN (zoo hyperparameters)")
+            _plot(ax, params, "sb3", "sb3", "SB3 DQN (zoo hyperparameters)", env)
             ax.axhline(cfg.dqn.threshold, color="grey", linestyle=":", linewidth=1)
         ax.set(
             xlabel=x_label,
