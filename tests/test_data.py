@@ -293,5 +293,6 @@ def test_a_garbage_source_record_fails_in_one_line_naming_the_fix(tmp_path, garb
 
     (tmp_path / "airline").mkdir()
     (tmp_path / "airline" / SOURCE_FILE).write_text(garbage)
-    with pytest.raises(ChecksumError, match=r"SOURCE.json is not a source record .*re-fetch it with `make data`"):
+    expected = r"SOURCE.json is not a source record .*re-fetch it with `make data`"
+    with pytest.raises(ChecksumError, match=expected):
         verify_raw(tmp_path, "airline")
