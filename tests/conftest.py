@@ -127,3 +127,15 @@ def copy_repo(dest: Path) -> Path:
             shutil.copy2(source, dest / name)
     shutil.copytree(REPO / "data" / "raw", dest / "data" / "raw")
     return dest
+
+
+@pytest.fixture
+def restore_compute():
+    """Put the process-wide compute settings and thread count back after a test changes them."""
+    from dlrepro.config import ComputeConfig
+    from dlrepro.training import compute
+
+    threads = torch.get_num_threads()
+    yield
+    compute.configure(ComputeConfig(), torch.device("cpu"))
+    torch.set_num_threads(threads)

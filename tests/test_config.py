@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import yaml
 
+from dlrepro import config
 from dlrepro.cli import PARAMS_CHECKED, main
 from dlrepro.config import (
     PER_PROFILE,
@@ -25,16 +26,6 @@ def test_repository_params_are_valid_for_every_profile():
         assert params.profile == profile
 
 
-def _per_profile_keys(tree: dict, path: str = "") -> list[str]:
-    keys = []
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            keys += _per_profile_keys(value, f"{path}{key}.")
-        elif value == PER_PROFILE:
-            keys.append(f"{path}{key}")
-    return keys
-
-
 def _covers(key: str, leaf: str) -> bool:
     """`key` (a dvc.yaml params key, maybe with ${...} parts) is `leaf` or one of its parents."""
     parts, leaf_parts = key.split("."), leaf.split(".")
@@ -47,7 +38,7 @@ def _covers(key: str, leaf: str) -> bool:
 def test_every_stage_that_reads_a_per_profile_key_depends_on_its_home():
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     base = {key: value for key, value in raw.items() if key != "profiles"}
-    per_profile = _per_profile_keys(base)
+    per_profile = config._unset(base)
     for name, stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].items():
         listed = [key for key in stage.get("do", stage).get("params", []) if isinstance(key, str)]
         homes = [key.removeprefix("profiles.${profile}.") for key in listed if "${profile}" in key]

@@ -11,13 +11,7 @@ from dlrepro.training.loop import NonFiniteLossError
 
 from .conftest import smoke_params
 
-
-@pytest.fixture(autouse=True)
-def _restore_defaults():
-    threads = torch.get_num_threads()
-    yield
-    compute.configure(ComputeConfig(), torch.device("cpu"))
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("restore_compute")
 
 
 def _runs(project, seed_processes) -> tuple[pd.DataFrame, pd.DataFrame]:

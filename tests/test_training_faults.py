@@ -25,16 +25,11 @@ SPLITS = {"train": separable_split(96, 0), "val": separable_split(48, 1)}
 EPOCHS = 3
 
 
-@pytest.fixture(autouse=True)
-def _restore_defaults():
-    threads = torch.get_num_threads()
-    yield
-    compute.configure(ComputeConfig(), torch.device("cpu"))
-    torch.set_num_threads(threads)
-
-
 class Killed(Exception):
     pass
+
+
+pytestmark = pytest.mark.usefixtures("restore_compute")
 
 
 def _condition(augment=None) -> Condition:
