@@ -75,3 +75,41 @@ def test_compiled_model_trains_like_the_eager_one():
     _, eager = _train(ComputeConfig())
     _, compiled = _train(ComputeConfig(compile=True))
     assert compiled[-1]["val_loss"] == pytest.approx(eager[-1]["val_loss"], rel=1e-3)
+
+
+def test_cuda_graphs_and_compile_cannot_both_be_on():
+    with pytest.raises(ValueError, match="set one to false"):
+        ComputeConfig(compile=True, cuda_graphs=True)
+
+
+def test_cuda_graphs_leave_a_cpu_run_eager_and_unchanged(capsys):
+    eager_model, eager = _train(ComputeConfig())
+    graphed_model, graphed = _train(ComputeConfig(cuda_graphs=True))
+    assert "GPU only" in capsys.readouterr().out
+    untimed = [
+        [{k: v for k, v in row.items() if k != "train_seconds"} for row in run]
+        for run in (eager, graphed)
+    ]
+    assert untimed[0] == untimed[1]
+    for a, b in zip(eager_model.parameters(), graphed_model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_a_graphed_run_computes_what_the_eager_one_does_on_a_gpu():
+    """Bit for bit, over two epochs whose last batch is short (it runs eagerly between
+    replays), with batch norm and Adam (bench/gpu_s2_paper.py checks VGG-16 and ResNet-50)."""
+    adam = TRAIN.model_copy(update={"optimizer": "adam", "lr": 1e-3})
+    runs = []
+    for graphs in (False, True):
+        compute.configure(ComputeConfig(cuda_graphs=graphs), torch.device("cuda"))
+        torch.manual_seed(0)
+        model = compute.prepare_model(SmallCNN(1, 8, 4, [4, 8], [16], batch_norm=True).cuda())
+        train, val = separable_split(104, 0), separable_split(48, 1)
+        on_gpu = [type(s)(s.x.cuda(), s.y.cuda()) for s in (train, val)]
+        fit(
+            model, make_optimizer(model, adam), *on_gpu, epochs=2, batch_size=16, patience=5, seed=0
+        )
+        runs.append(model.state_dict())
+    for key in runs[0]:
+        assert torch.equal(runs[0][key], runs[1][key]), key

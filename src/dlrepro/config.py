@@ -118,8 +118,21 @@ class ComputeConfig(_Strict):
     every profile: on an H200 with torch 2.11 the compiled fine-tuning epochs were slower than
     eager steps (ResNet-50 13.7 vs 8.0 s, VGG-16 at batch 32 24 vs 18 s; bench/gpu_finetune.py,
     bench/gpu_step_variants.py)."""
+    cuda_graphs: bool = False
+    """Record each training step (forward, backward, optimizer) once as a CUDA graph and replay
+    it (training/graphs.py): at small batches a GPU step is bound by kernel launches, which a
+    replay removes (bench/gpu_s2_paper.py). GPU only; not with `compile`."""
     cudnn_benchmark: bool = True
     """Let cuDNN time its convolution algorithms once per input shape (GPU only)."""
+
+    @model_validator(mode="after")
+    def _one_way_to_cut_launches(self) -> ComputeConfig:
+        if self.compile and self.cuda_graphs:
+            raise ValueError(
+                "compute.compile and compute.cuda_graphs both capture the step; set one to false"
+            )
+        return self
+
     threads: PositiveInt | None = 2
     """Intra-op CPU threads (`torch.set_num_threads`, and numpy's OpenBLAS) of a stage's main
     process. Part of the contract: a parallel reduction sums in per-thread chunks, so the count

@@ -54,6 +54,8 @@ def configure(cfg: ComputeConfig, device: torch.device) -> None:
     torch.backends.cudnn.benchmark = cfg.cudnn_benchmark and not cfg.gpu_deterministic
     if cfg.autocast != "none" and device.type != "cuda":
         print(f"compute.autocast = {cfg.autocast} applies on a GPU only; running in float32")
+    if cfg.cuda_graphs and device.type != "cuda":
+        print("compute.cuda_graphs applies on a GPU only; training steps run eagerly")
 
 
 def prepare_model(model: nn.Module) -> nn.Module:
@@ -77,8 +79,16 @@ def layout(x: torch.Tensor) -> torch.Tensor:
 def autocast() -> Iterator[None]:
     """Mixed precision for forward passes and losses where configured and on a GPU."""
     enabled = _active.autocast == "bf16" and _device_type == "cuda"
-    with torch.autocast(_device_type, dtype=torch.bfloat16, enabled=enabled):
+    # A graph replays the casts it captured; autocast's cache of cast weights would go stale.
+    with torch.autocast(
+        _device_type, dtype=torch.bfloat16, enabled=enabled, cache_enabled=not graphs()
+    ):
         yield
+
+
+def graphs() -> bool:
+    """Whether training steps are captured as CUDA graphs (training/graphs.py)."""
+    return _active.cuda_graphs and _device_type == "cuda"
 
 
 def seed_processes(n_seeds: int) -> int:

@@ -14,7 +14,8 @@ What it guarantees:
 - a model may add its own loss term in forward (`auxiliary_loss`, as Keras's `add_loss`: the
   VAE's KL divergence), which training and evaluation add to `loss_fn`'s;
 - a NaN or infinite loss stops the run with NonFiniteLossError before any result is written;
-- the `compute` fast path (layout, mixed precision; training/compute.py) and data-parallel
+- the `compute` fast path (layout, mixed precision, CUDA graphs; training/compute.py,
+  training/graphs.py) and data-parallel
   processes (training/distributed.py) apply without the caller doing anything.
 """
 
@@ -39,6 +40,7 @@ from dlrepro.config import Params, TrainConfig
 from dlrepro.data.prepare import TensorSplit
 from dlrepro.failures import StageFailure, writing
 from dlrepro.training import compute, distributed
+from dlrepro.training.graphs import GraphedStep
 
 EVAL_BATCH = 1024
 
@@ -90,7 +92,10 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
         return torch.optim.SGD(
             trainable, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
         )
-    return torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # Capturable keeps Adam's step count on the device, so a CUDA graph can replay its update;
+    # on every GPU run, graphed or not, so that switching graphs on changes no arithmetic.
+    on_gpu = trainable[0].device.type == "cuda"
+    return torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, capturable=on_gpu)
 
 
 def is_classification(outputs: torch.Tensor, targets: torch.Tensor) -> bool:
@@ -183,6 +188,18 @@ def fit(
     steps_per_epoch = -(-len(train) // batch_size)
     check_every_step = checks_every_step(device)
 
+    def train_step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with compute.autocast():
+            outputs = net(x)
+            loss = loss_fn(outputs, y) + auxiliary_loss(model)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return outputs, loss
+
+    # DDP's gradient hooks synchronise across processes, which a replayed graph would skip.
+    graphed = GraphedStep(train_step, optimizer) if compute.graphs() and not shard else None
+
     bar = tqdm(
         remaining,
         desc=desc,
@@ -207,20 +224,18 @@ def fit(
                 x, y = shard.take(x, y)
             if augment is not None:
                 x = augment(x)
-            with compute.autocast():
-                logits = net(x)
-                loss = loss_fn(logits, y) + auxiliary_loss(model)
-            if check_every_step and not torch.isfinite(loss):
-                raise _diverged(desc, loss.item(), f"epoch {epoch + 1}, step {step + 1}")
+            # From the global step alone, so a resumed run warms up exactly as before.
+            done = epoch * steps_per_epoch + step + 1
             if warmup_epochs:
-                # From the global step alone, so a resumed run warms up exactly as before.
-                done = epoch * steps_per_epoch + step + 1
                 ramp = min(1.0, done / (warmup_epochs * steps_per_epoch))
                 for group in optimizer.param_groups:
                     group["lr"] = group["initial_lr"] * ramp
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            if graphed is None:
+                logits, loss = train_step(x, y)
+            else:  # captured once the learning rate stops changing: the graph holds it
+                logits, loss = graphed(x, y, capturable=done >= warmup_epochs * steps_per_epoch)
+            if check_every_step and not torch.isfinite(loss):
+                raise _diverged(desc, loss.item(), f"epoch {epoch + 1}, step {step + 1}")
             total_loss += loss.detach() * y.numel()
             seen += y.numel()
             classify = is_classification(logits, y)
