@@ -29,6 +29,7 @@ OUTPUT = "_render"
 TABLES_FILTER = "tables.lua"
 HTML_STYLE = "paper.css"
 TYPST_STYLE = "paper.typ"
+STYLE = (TABLES_FILTER, HTML_STYLE, TYPST_STYLE)
 TABLE = re.compile(r"^::: \{#(?P<label>tbl-[\w-]+)\}\n(?P<body>.*?)\n:::$", re.S | re.M)
 SECTION = re.compile(r"^# (?P<title>.+?) \{#(?P<id>sec-[\w-]+)\}$", re.M)
 REFERENCE = re.compile(r"@((?:fig|tbl|sec)-[\w-]+)")
@@ -126,6 +127,8 @@ def render_fallback(paper: Path) -> list[Path]:
     """paper/_render/index.html and index.pdf from the resolved manuscript."""
     import typst
 
+    if missing := [name for name in STYLE if not (paper / name).exists()]:
+        raise RenderError(f"{', '.join(missing)} missing from {paper}; restore it from git")
     out = paper / OUTPUT
     out.mkdir(exist_ok=True)
     source = resolve(paper)
