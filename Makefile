@@ -22,11 +22,14 @@ help:
 
 venv: $(STAMP)
 
+# DVC checks data/raw (data.dvc) before any stage runs, so a bare `dvc repro` before fetching
+# stops with DVC's own "missing data 'source': data/raw" and no hint: installing gives it.
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
+	@echo "installed; next: \`make data\` fetches data/raw, which \`dvc repro\` needs (\`make repro\` does both)"
 
 # The browser test (paper in headless Chromium, its PDF read by poppler), the shared-Optuna test
 # (a real PostgreSQL server) and the cross-CPU numerics test (qemu emulating a CPU without
