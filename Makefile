@@ -15,23 +15,26 @@ help:
 	@echo "make repro   - set up .venv, fetch data, run the whole pipeline (dvc repro)"
 	@echo "make test    - set up .venv, lint, run the test suite"
 	@echo "make data    - fetch the raw data the selected profile needs into data/raw"
-	@echo "make system-deps - Debian packages some tests use (chromium, postgresql; as root)"
+	@echo "make system-deps - Debian packages some tests use (chromium, poppler-utils, postgresql; as root)"
 	@echo "make lint    - ruff check + format check"
 	@echo "make paper   - render the paper (Quarto when installed)"
 	@echo "make bench   - loop-overhead and no-op pipeline benchmarks (bench/results/)"
 
 venv: $(STAMP)
 
+# DVC checks data/raw (data.dvc) before any stage runs, so a bare `dvc repro` before fetching
+# stops with DVC's own "missing data 'source': data/raw" and no hint: installing gives it.
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
+	@echo "installed; next: \`make data\` fetches data/raw, which \`dvc repro\` needs (\`make repro\` does both)"
 
-# The browser test (paper in headless Chromium), the shared-Optuna test (a real PostgreSQL
-# server) and the cross-CPU numerics test (qemu emulating a CPU without AVX-512) skip, saying
-# why, where these are missing; CI installs them here.
-SYSTEM_PACKAGES := chromium postgresql qemu-user
+# The browser test (paper in headless Chromium, its PDF read by poppler), the shared-Optuna test
+# (a real PostgreSQL server) and the cross-CPU numerics test (qemu emulating a CPU without
+# AVX-512) skip, saying why, where these are missing; CI installs them here.
+SYSTEM_PACKAGES := chromium poppler-utils postgresql qemu-user
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

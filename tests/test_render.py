@@ -9,7 +9,9 @@ import zlib
 
 import pytest
 
-from dlrepro.render import RenderError, render_fallback, resolve
+from dlrepro.render import STYLE, RenderError, render_fallback, resolve
+
+from .conftest import REPO
 
 MANUSCRIPT = """---
 title: "A tiny paper"
@@ -62,6 +64,8 @@ def paper(tmp_path):
     (folder / "references.bib").write_text(
         "@misc{report, title = {The report}, author = {Someone}, year = {2025}}\n"
     )
+    for name in STYLE:
+        shutil.copy(REPO / "paper" / name, folder / name)
     return folder
 
 
@@ -83,6 +87,12 @@ def test_missing_value_or_reference_is_named(paper):
     (paper / "index.qmd").write_text(MANUSCRIPT.replace("@sec-method", "@sec-nowhere"))
     with pytest.raises(RenderError, match="@sec-nowhere"):
         resolve(paper)
+
+
+def test_missing_stylesheet_is_named(paper):
+    (paper / "paper.css").unlink()
+    with pytest.raises(RenderError, match=r"paper\.css missing"):
+        render_fallback(paper)
 
 
 def test_fallback_writes_html_and_a_reproducible_pdf(paper, tmp_path):

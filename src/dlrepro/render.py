@@ -5,10 +5,13 @@ be, on machines that reach only package registries), `dlrepro render-paper` reso
 would: `{{< include >}}` files, `{{< var >}}` values from _variables.yml, and cross-references
 (@fig-, @tbl-, @sec-, numbered in order of appearance as Quarto numbers them; left alone, pandoc
 would read them as citations). The result is one pandoc-markdown file, rendered to
-  paper/_render/index.html  by pandoc 3.9 (pypandoc-binary), with citeproc and figures embedded;
-  paper/_render/index.pdf   by pandoc's Typst writer and the `typst` compiler, with the document
-                            date set to none and only Typst's own fonts, so that the same
-                            sources always give the same bytes.
+  paper/_render/index.html  by pandoc 3.9 (pypandoc-binary), with citeproc, figures embedded and
+                            paper/paper.css;
+  paper/_render/index.pdf   by pandoc's Typst writer and the `typst` compiler, with paper/paper.typ,
+                            the document date set to none and only Typst's own fonts, so that
+                            the same sources always give the same bytes.
+Both pass through paper/tables.lua. The three files are the ones _quarto.yml names, so a reader
+with Quarto sees the same tables.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ import yaml
 from dlrepro.paper_assets import INCLUDE, LABELLED_FIGURE, VAR, variable
 
 OUTPUT = "_render"
+TABLES_FILTER = "tables.lua"
+HTML_STYLE = "paper.css"
+TYPST_STYLE = "paper.typ"
+STYLE = (TABLES_FILTER, HTML_STYLE, TYPST_STYLE)
 TABLE = re.compile(r"^::: \{#(?P<label>tbl-[\w-]+)\}\n(?P<body>.*?)\n:::$", re.S | re.M)
 SECTION = re.compile(r"^# (?P<title>.+?) \{#(?P<id>sec-[\w-]+)\}$", re.M)
 REFERENCE = re.compile(r"@((?:fig|tbl|sec)-[\w-]+)")
@@ -109,6 +116,7 @@ def _pandoc(source: str, to: str, paper: Path, *extra: str) -> str:
         "--number-sections",
         "--citeproc",
         f"--bibliography={paper / 'references.bib'}",
+        f"--lua-filter={paper / TABLES_FILTER}",
     ]
     return pypandoc.convert_text(
         source, to, format="markdown", extra_args=[*args, f"--resource-path={paper}", *extra]
@@ -119,15 +127,19 @@ def render_fallback(paper: Path) -> list[Path]:
     """paper/_render/index.html and index.pdf from the resolved manuscript."""
     import typst
 
+    if missing := [name for name in STYLE if not (paper / name).exists()]:
+        raise RenderError(f"{', '.join(missing)} missing from {paper}; restore it from git")
     out = paper / OUTPUT
     out.mkdir(exist_ok=True)
     source = resolve(paper)
     (out / "index.md").write_text(source)
     html = out / "index.html"
-    html.write_text(_pandoc(source, "html5", paper, "--embed-resources", "--toc"))
+    # pandoc leaves out its own stylesheet when given one, unless document-css is set.
+    style = (f"--css={paper / HTML_STYLE}", "--variable=document-css")
+    html.write_text(_pandoc(source, "html5", paper, "--embed-resources", "--toc", *style))
     # Typst numbers figures itself, and resolves "/figures/..." against the root it is given.
     for_typst = resolve(paper, figure_numbers=False).replace("](figures/", "](/figures/")
-    typ = _pandoc(for_typst, "typst", paper)
+    typ = _pandoc(for_typst, "typst", paper, f"--include-in-header={paper / TYPST_STYLE}")
     (out / "index.typ").write_text("#set document(date: none)\n" + typ)
     pdf = out / "index.pdf"
     typst.compile(
