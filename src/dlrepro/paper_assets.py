@@ -22,6 +22,7 @@ from dlrepro import claims, numerics
 from dlrepro.config import ArchConfig, Params, digest
 from dlrepro.paths import PAPER, RESULTS
 from dlrepro.results import load_metrics, read_json
+from dlrepro.sections import SECTIONS, resolve
 
 GENERATED = PAPER / "generated"
 VARIABLES = PAPER / "_variables.yml"
@@ -566,17 +567,6 @@ def _table_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
 
 
-BUILDERS = {  # a key of report_values.yaml, _variables.yml and claims.SECTIONS: its assets
-    "s1": _s1_assets,
-    "s2": _s2_assets,
-    "s3": _s3_assets,
-    "s4": _s4_assets,
-    "s5": _s5_assets,
-    "s6": _s6_assets,
-    "tune": _tune_assets,
-}
-
-
 LIBRARIES = [
     "torch", "torchvision", "dvc", "optuna", "wandb", "pandas", "scikit-learn", "torchmetrics",
     "pytorch-msssim", "sacrebleu", "stable-baselines3", "gymnasium",
@@ -702,8 +692,8 @@ def claims_summary(counts: dict) -> list[str]:
         return [str(sum(tally.values())), *(str(tally[v]) for v in claims.VERDICTS)]
 
     lines = ["| Section | Claims | Hold | Fail | Inconclusive |", "|---|---:|---:|---:|---:|"]
-    for section, (title, _) in claims.SECTIONS.items():
-        lines.append(f"| {title} | " + " | ".join(cells(counts[section])) + " |")
+    for key, section in SECTIONS.items():
+        lines.append(f"| {section.title} | " + " | ".join(cells(counts[key])) + " |")
     lines.append(
         "| **All the report's** | " + " | ".join(f"**{c}**" for c in cells(counts["all"])) + " |"
     )
@@ -724,11 +714,11 @@ def write_assets(params: Params) -> None:
         "source": source_notes(),
     }
     GENERATED.mkdir(parents=True, exist_ok=True)
-    for section, build in BUILDERS.items():
-        values, includes = build(params, report[section])
-        variables[section] = {**values, "claims": counts[section]}
-        if section != "tune":  # the tuning table shows its verdicts itself
-            includes[f"{section}_claims.md"] = claims.table(_checked(section))
+    for key, section in SECTIONS.items():
+        values, includes = resolve(section.paper_assets)(params, report[key])
+        variables[key] = {**values, "claims": counts[key]}
+        if section.claims_in_paper:
+            includes[f"{key}_claims.md"] = claims.table(_checked(key))
         for name, lines in includes.items():
             (GENERATED / name).write_text("\n".join(lines) + "\n")
     (GENERATED / "claims_summary.md").write_text("\n".join(claims_summary(counts)) + "\n")
