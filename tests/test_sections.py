@@ -63,7 +63,8 @@ def params_without_studies() -> dict:
 @pytest.fixture
 def only_toy(tmp_path, monkeypatch) -> Iterator[Path]:
     """A scratch project whose registry holds the toy section alone (so nothing reads the real
-    results), with its params, the toy's register block and what the provenance table reads."""
+    results), with its params, the toy's register block, a manuscript citing its values and what
+    the provenance table reads."""
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params_without_studies()))
     registered = dict(SECTIONS)
     SECTIONS.clear()
@@ -73,6 +74,7 @@ def only_toy(tmp_path, monkeypatch) -> Iterator[Path]:
     register = {"toy": {"orderings": [{"higher": "wide", "lower": "narrow", "metric": "acc",
                                        "says": "wide beats narrow"}]}}  # fmt: skip
     (tmp_path / "paper" / "report_values.yaml").write_text(yaml.safe_dump(register))
+    (tmp_path / "paper" / "index.qmd").write_text("{{< var toy.runs >}} {{< var toy.claims >}}\n")
     (tmp_path / "data.dvc").write_text("outs:\n- md5: 0123abcd.dir\n  nfiles: 1\n")
     monkeypatch.setattr(paper_assets, "_stages", lambda root: [])  # no DVC project here
     yield tmp_path

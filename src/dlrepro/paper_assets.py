@@ -3,6 +3,8 @@
 Writes paper/_variables.yml (read by `{{< var ... >}}`) and markdown includes under
 paper/generated/, all derived from DVC outputs and paper/report_values.yaml (the report's own
 numbers), with the verdicts of the claims stage (results/claims/claims.json) set as tables.
+Params the paper prints it cites as `params.<dotted key>` (the resolved params, exported whole);
+values derived from outputs and params are computed here; only what the paper cites is written.
 `check_manuscript` proves, without Quarto, that everything the paper cites exists.
 """
 
@@ -53,10 +55,6 @@ def _s1_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
         "n_train": counts["train"],
         "n_val": counts["val"],
         "n_test": counts["test"],
-        "max_epochs": params.s1.train.epochs,
-        "patience": params.s1.train.patience,
-        "lr": params.s1.train.lr,
-        "dropout": params.s1.dropout,
     }
     shown = {name: m for name, m in metrics.items() if name not in report["not_in_table1"]}
     table = results_table(
@@ -232,12 +230,7 @@ def _s2_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             "n_train": counts["train"],
             "n_val": counts["val"],
             "n_test": counts["test"],
-            "image_size": cfg.image_size,
             "head": " → ".join(map(str, cfg.head)),
-            "max_epochs": cfg.train.epochs,
-            "patience": cfg.train.patience,
-            "optimizer": cfg.train.optimizer,
-            "lr": cfg.train.lr,
         },
     }
     includes = {"s2_table2.md": table, "s2_weights.md": weights}
@@ -326,18 +319,7 @@ def _s6_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
         labels=labels,
     )
     values = {
-        "config": {
-            "temperature": cfg.temperature,
-            "window": cfg.window,
-            "tabular_env": cfg.tabular.env,
-            "tabular_episodes": cfg.tabular.episodes,
-            "tabular_threshold": cfg.tabular.threshold,
-            "dqn_env": cfg.dqn.env,
-            "dqn_steps": cfg.dqn.total_steps,
-            "dqn_threshold": cfg.dqn.threshold,
-            "sb3_steps": cfg.sb3.total_steps,
-            "eval_episodes": cfg.eval_episodes,
-        },
+        "config": {},
         "sb3_eval_return": pm(metrics["sb3"]["eval_return"], 1),
     }
     return values, {"s6_table.md": table}
@@ -353,9 +335,6 @@ def _s3_config(params: Params) -> dict:
     return {
         "airline": {
             "windows": ", ".join(map(str, cfg.airline.windows)),
-            "hidden": cfg.airline.hidden,
-            "val_months": cfg.airline.val_months,
-            "test_months": cfg.airline.test_months,
             "first_test_month": str(first_test),
             "n_train": airline["targets"]["train"][1] - airline["targets"]["train"][0],
         },
@@ -363,13 +342,10 @@ def _s3_config(params: Params) -> dict:
             "dataset": DATASET_NAMES[cfg.sentiment.dataset],
             **{f"n_{split}": n for split, n in sentiment["counts"].items()},
             "vocabulary_size": sentiment["vocabulary_size"],
-            "max_len": cfg.sentiment.max_len,
             "mean_words": sentiment["mean_words"],
             "truncated_percent": round(100 * sentiment["truncated_fraction"], 1),
             "glove_dim": sentiment["glove"]["dim"],
             "glove_coverage_percent": round(100 * sentiment["glove"]["vocabulary_coverage"], 1),
-            "lstm_hidden": cfg.sentiment.lstm_hidden,
-            "lr": cfg.sentiment.train.lr,
             "embedding_lr": next(
                 (
                     m.lr
@@ -378,8 +354,6 @@ def _s3_config(params: Params) -> dict:
                 ),
                 cfg.sentiment.train.lr,
             ),
-            "max_epochs": cfg.sentiment.train.epochs,
-            "patience": cfg.sentiment.train.patience,
             "probe_1": cfg.sentiment.probes[0],
             "probe_2": cfg.sentiment.probes[-1],
         },
@@ -389,10 +363,6 @@ def _s3_config(params: Params) -> dict:
             "train_chars": text["chars"]["train"],
             "test_chars": text["chars"]["test"],
             "temperatures": ", ".join(f"{t:g}" for t in cfg.textgen.temperatures),
-            "samples": cfg.textgen.samples,
-            "references": cfg.textgen.references,
-            "prompt_words": cfg.textgen.prompt_words,
-            "sample_words": cfg.textgen.sample_words,
             **{
                 f"{level}_vocabulary": len(text["levels"][level]["vocabulary"])
                 for level in cfg.textgen.levels
@@ -514,25 +484,13 @@ def _s4_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
 
     erratum = report["erratum"]
     reproduced = codes.get(erratum["encoder"])
-    dn = cfg.denoise
     values = {
         "config": {
             "dataset": DATASET_NAMES[cfg.dataset],
             **{f"n_{split}": n for split, n in manifest["counts"].items()},
-            "code_dim": cfg.code_dim,
             "mlp_hidden": ", ".join(map(str, cfg.mlp.hidden)),
-            "mlp_dropout": cfg.mlp.dropout,
             "cnn_channels": ", ".join(map(str, cfg.cnn.channels)),
             "classifier_hidden": ", ".join(map(str, cfg.classifier.hidden)),
-            "max_epochs": cfg.train.epochs,
-            "patience": cfg.train.patience,
-            "lr": cfg.train.lr,
-            "noise_std": dn.noise_std,
-            "denoise_epochs": dn.epochs,
-            "denoise_code_dim": dn.code_dim,
-            "ssim_win_size": dn.ssim_win_size,
-            "ms_ssim_size": dn.ms_ssim_size,
-            "ms_ssim_win_size": dn.ms_ssim_win_size,
         },
         "erratum": {
             "reported_test_mse": erratum["reported_test_mse"],
@@ -604,23 +562,11 @@ def _s5_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
         "config": {
             "classifier_acc": pm(classifier["test_acc"]),
             "n_real": classifier["n_real"],
-            "generated": cfg.generated,
-            "is_splits": cfg.is_splits,
-            "latent_dim": cfg.latent_dim,
             "vae_channels": ", ".join(map(str, cfg.vae_channels)),
-            "vae_epochs": cfg.vae_train.epochs,
-            "gan_width": cfg.gan_width,
-            "gan_epochs": cfg.gan_train.epochs,
-            "gan_lr": cfg.gan_train.lr,
-            "gan_beta1": cfg.gan_train.beta1,
             "colour_dataset": DATASET_NAMES[colour_cfg.dataset],
             **{f"colour_n_{split}": n for split, n in manifest["counts"].items()},
             "colour_sources": len(manifest["classes"]),
             **photo_facts,
-            "unet_width": colour_cfg.width,
-            "unet_depth": colour_cfg.depth,
-            "l1_weight": colour_cfg.l1_weight,
-            "colour_epochs": colour_cfg.train.epochs,
         },
     }
     return values, {"s5_table6.md": table6, "s5_colourise.md": colour}
@@ -766,14 +712,30 @@ def claims_summary(counts: dict) -> list[str]:
     return lines
 
 
+def cited(paper_dir: Path) -> set[str]:
+    """Every key a `{{< var key >}}` of the manuscript names."""
+    return {key for source in paper_dir.glob("*.qmd") for key in VAR.findall(source.read_text())}
+
+
+def only_cited(variables: dict, keys: set[str], prefix: str = "") -> dict:
+    """`variables` pruned to the values `keys` name (a key naming a mapping keeps it whole)."""
+    kept = {}
+    for key, value in variables.items():
+        dotted = f"{prefix}{key}"
+        if dotted in keys:
+            kept[key] = value
+        elif isinstance(value, dict) and (inner := only_cited(value, keys, f"{dotted}.")):
+            kept[key] = inner
+    return kept
+
+
 def write_assets(params: Params) -> None:
     report = yaml.safe_load(REPORT_VALUES.read_text())
     counts = read_json(claims.OUT / "summary.json")
     variables = {
-        "profile": params.profile,
+        "params": params.model_dump(mode="json"),
         "n_seeds": len(params.seeds),
         "seeds": ", ".join(map(str, params.seeds)),
-        "data_source": params.data.source,
         "claims": counts["all"],
         "source": source_notes(),
     }
@@ -789,7 +751,7 @@ def write_assets(params: Params) -> None:
     (GENERATED / "provenance.md").write_text("\n".join(provenance(params)) + "\n")
     VARIABLES.write_text(
         "# Written by the paper_assets stage from DVC outputs; do not edit.\n"
-        + yaml.safe_dump(variables, sort_keys=True, allow_unicode=True)
+        + yaml.safe_dump(only_cited(variables, cited(PAPER)), sort_keys=True, allow_unicode=True)
     )
     print(f"paper assets written: {VARIABLES}, {GENERATED}/")
 
