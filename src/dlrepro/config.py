@@ -89,6 +89,20 @@ class TrainConfig(_Strict):
     """Linear learning-rate warm-up from 0 over this many epochs (per step); 0 = none."""
 
 
+def merged_train(base: TrainConfig, *overrides: dict[str, Any] | None) -> TrainConfig:
+    """`base` with the keys of each partial `train:` block replaced in turn, validated again:
+    an unknown key or a bad value fails as it would in the section's own block."""
+    values = base.model_dump()
+    for override in overrides:
+        values |= override or {}
+    try:
+        return TrainConfig.model_validate(values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        raise ValueError(f"train.{where}: {first['msg']}") from None
+
+
 class ComputeConfig(_Strict):
     """How the arithmetic is laid out and run. `cpu_isa`, `threads` and `seed_processes` make up
     the numeric contract (numerics.py): with them fixed, a CPU run gives the same bytes on any
@@ -160,6 +174,9 @@ class S1Variant(_Strict):
     init: Literal["default", "zeros"] = "default"
     lr: PositiveFloat | None = None
     """Overrides `s1.train.lr`; variants that differ from the baseline only here form Figure 1."""
+    train: dict[str, Any] | None = None
+    """Any `s1.train` keys this variant changes (`{weight_decay: 0.0005}`), merged over
+    `s1.train` and validated again."""
 
 
 class S1Config(_Strict):
@@ -173,6 +190,20 @@ class S1Config(_Strict):
     augment: dict[str, AugmentStrength]
     train: TrainConfig
     variants: dict[str, S1Variant] = Field(min_length=1)
+
+    def variant_train(self, name: str) -> TrainConfig:
+        """What variant `name` trains with: `s1.train`, its `train:` keys, then its `lr`."""
+        variant = self.variants[name]
+        return merged_train(self.train, variant.train, variant.lr and {"lr": variant.lr})
+
+    @model_validator(mode="after")
+    def _variants_train_validly(self) -> S1Config:
+        for name in self.variants:
+            try:
+                self.variant_train(name)
+            except ValueError as error:
+                raise ValueError(f"variants.{name}.{error}") from None
+        return self
 
     @model_validator(mode="after")
     def _variants_name_known_levels(self) -> S1Config:
@@ -339,6 +370,8 @@ class SentimentModel(_Strict):
     """Initialise the LSTM's embedding from `s3.sentiment.glove` (it stays trainable)."""
     lr: PositiveFloat | None = None
     """Overrides `s3.sentiment.train.lr` for this model."""
+    train: dict[str, Any] | None = None
+    """Any `s3.sentiment.train` keys this model changes, merged over it and validated again."""
 
     @model_validator(mode="after")
     def _glove_needs_width(self) -> SentimentModel:
@@ -365,6 +398,20 @@ class SentimentConfig(_Strict):
     """Sentences every model scores after training (the report's two examples)."""
     train: TrainConfig
     models: dict[str, SentimentModel] = Field(min_length=1)
+
+    def model_train(self, name: str) -> TrainConfig:
+        """What model `name` trains with: `train`, the model's `train:` keys, then its `lr`."""
+        model = self.models[name]
+        return merged_train(self.train, model.train, model.lr and {"lr": model.lr})
+
+    @model_validator(mode="after")
+    def _models_train_validly(self) -> SentimentConfig:
+        for name in self.models:
+            try:
+                self.model_train(name)
+            except ValueError as error:
+                raise ValueError(f"models.{name}.{error}") from None
+        return self
 
 
 class LanguageLevel(_Strict):

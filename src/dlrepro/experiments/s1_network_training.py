@@ -73,13 +73,14 @@ def condition(params: Params, name: str) -> tuple[Condition, dict[str, TensorSpl
     """Variant `name` as a trainable condition, with its data."""
     cfg = params.s1
     variant = named(cfg.variants, name, "s1.variants")
-    lr = variant.lr or cfg.train.lr
+    train = cfg.variant_train(name)
     splits, manifest = load_prepared(DATA_DIR)
     config = {
         "profile": params.profile,
         "variant": name,
-        "lr": lr,
-        **variant.model_dump(),
+        "lr": train.lr,
+        # A variant without `train:` keys records what it did before they existed.
+        **variant.model_dump(exclude={"train"} if variant.train is None else None),
         "s1": cfg.model_dump(exclude={"variants"}),
         "data": {k: manifest[k] for k in ("dataset", "source", "counts")},
     }
@@ -89,7 +90,7 @@ def condition(params: Params, name: str) -> tuple[Condition, dict[str, TensorSpl
         profile=params.profile,
         config=config,
         build=lambda: build_model(cfg, variant, manifest),
-        train=cfg.train.model_copy(update={"lr": lr}),
+        train=train,
         augment=None if variant.augment == "none" else random_affine(cfg.augment[variant.augment]),
     ), splits
 

@@ -64,12 +64,13 @@ def train_sentiment(params: Params, name: str, *, dry_run: bool = False) -> dict
         config={
             "profile": params.profile,
             "model": name,
-            **cfg.models[name].model_dump(),
+            # A model without `train:` keys records what it did before they existed.
+            **spec.model_dump(exclude={"train"} if spec.train is None else None),
             "sentiment": cfg.model_dump(exclude={"models"}),
             "data": {k: manifest[k] for k in ("dataset", "source", "counts")},
         },
         build=lambda: _sentiment_model(name, cfg, contents),
-        train=cfg.train.model_copy(update={"lr": spec.lr or cfg.train.lr}),
+        train=cfg.model_train(name),
     )
     probe_metrics = [f"probe_{i + 1}" for i in range(len(cfg.probes))]
     summary, _ = run_condition(
