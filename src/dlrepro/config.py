@@ -120,18 +120,18 @@ class ComputeConfig(_Strict):
     and driver. Across cards results agree statistically, not bitwise."""
 
     channels_last: bool = True
-    """NHWC layout for 4-D weights and image batches: 11-25 % faster training steps on the
-    2-core CPU (S1 CNN, VGG-16, ResNet-50, CNN AE, UNet) and the layout GPU tensor cores use."""
+    """NHWC layout for 4-D weights and image batches, the layout GPU tensor cores use; on the
+    CPU faster for most conv models, not all (bench/results/fast_path.json, README's
+    benchmark table)."""
     autocast: Literal["none", "bf16"] = "none"
     """bf16 mixed precision for forward passes and losses, on a GPU only: on a CPU without
-    AMX it is 8-18x slower, so it is not applied there (a note says so). On an H200 it made
-    VGG-16 steps 1.7x faster at batch 256 and 1.3x slower at batch 32, where launches, not
-    arithmetic, bound the step (bench/gpu_step_variants.py)."""
+    AMX it is many times slower, so it is not applied there (a note says so); on a GPU it
+    helps at large batches, not where kernel launches bound the step
+    (bench/results/fast_path.json, bench/results/gpu_step_variants.json, README)."""
     compile: bool = False
     """`torch.compile` each model before training (the first steps pay for compilation). Off in
-    every profile: on an H200 with torch 2.11 the compiled fine-tuning epochs were slower than
-    eager steps (ResNet-50 13.7 vs 8.0 s, VGG-16 at batch 32 24 vs 18 s; bench/gpu_finetune.py,
-    bench/gpu_step_variants.py)."""
+    every profile: on the GPU measured, compiled fine-tuning epochs were slower than eager steps
+    (bench/results/gpu_finetune.json against gpu_step_variants.json, README)."""
     cudnn_benchmark: bool = True
     """Let cuDNN time its convolution algorithms once per input shape (GPU only)."""
     threads: PositiveInt | None = 2
@@ -141,9 +141,9 @@ class ComputeConfig(_Strict):
     seed_processes: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"
     """Seeds trained at once, each in a forked process. On a CPU every seed of a stage computes
     on one thread however many run at once (the contract: the same bytes on 2 or 64 cores), so
-    this sets speed only (bench/seed_processes.py). `auto`: every seed at once on a CPU, one at
-    a time on a GPU (CUDA does not survive a fork); 0: one at a time in the stage's own process
-    (on one thread each: for a debugger or a profiler)."""
+    this sets speed only (bench/results/seed_processes.json). `auto`: every seed at once on a
+    CPU, one at a time on a GPU (CUDA does not survive a fork); 0: one at a time in the stage's
+    own process (on one thread each: for a debugger or a profiler)."""
 
 
 class AugmentStrength(_Strict):

@@ -4,9 +4,8 @@ Reproduces Table 1 (best validation accuracy per technique) and Figures 1 and 10
 accuracy curves) of the report. Every variant is the same small CNN and loop with one technique
 switched on; each runs once per seed in `seeds`, and results are mean +- std over seeds.
 
-Cost (2-core CPU, measured with `dvc repro` and shown in the README): smoke profile seconds,
-embedded profile (Fashion-MNIST subset, 3 seeds) a few minutes for all variants; the paper
-profile is CIFAR-10 at full size and wants a GPU.
+Cost: per stage in bench/results/pipeline.json (2-core CPU, embedded profile: a Fashion-MNIST
+subset, 3 seeds). The paper profile is CIFAR-10 at full size and wants a GPU.
 
     dlrepro s1 train --variant baseline [--dry-run]   one row of Table 1 (a DVC foreach stage)
     dlrepro s1 figures                                Figures 1 and 10-16 from the histories

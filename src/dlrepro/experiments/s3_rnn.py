@@ -8,8 +8,8 @@ This module holds what the three share: the section's folders, the prepare stage
 code is data/sequence_tasks.py) and the section's figures.
 Each condition runs once per seed; results are mean ± std over seeds (BLEU over samples too).
 
-Cost (2-core CPU, embedded profile, 3 seeds; per stage in bench/results/pipeline.json): about
-8 minutes for the section. The paper profile (IMDB, GloVe 300d, all 42 works) wants a GPU.
+Cost: per stage in bench/results/pipeline.json (2-core CPU, embedded profile, 3 seeds). The
+paper profile (IMDB, GloVe 300d, all 42 works) wants a GPU.
 
     dlrepro s3 prepare                              the three tasks' data
     dlrepro s3 airline [--dry-run]                  every window of Figure 3

@@ -12,8 +12,8 @@ colourisation by a UNet against a pix2pix cGAN.
 Each condition runs once per seed; results are mean ± std over seeds. Figures come from the
 first seed's model.
 
-Cost (2-core CPU, embedded profile, 3 seeds; per stage in bench/results/pipeline.json): a few
-minutes for the section. The paper profile (all of MNIST, CIFAR-10) wants a GPU.
+Cost: per stage in bench/results/pipeline.json (2-core CPU, embedded profile, 3 seeds). The
+paper profile (all of MNIST, CIFAR-10) wants a GPU.
 
     dlrepro s5 prepare                                colour images for 5.2
     dlrepro s5 classifier [--dry-run]                 the Inception Score's digit classifier
