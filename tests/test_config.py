@@ -90,11 +90,31 @@ def test_a_profile_cannot_set_the_marker():
         resolve(raw)
 
 
-def test_profile_overlay_changes_sizes_only():
+def _leaves(tree: dict, path: str = "") -> dict[str, object]:
+    """Dotted key -> value of every leaf (lists are leaves)."""
+    leaves = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            leaves |= _leaves(value, f"{path}{key}.")
+        else:
+            leaves[f"{path}{key}"] = value
+    return leaves
+
+
+def test_profile_overlay_changes_only_per_profile_keys():
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    per_profile = config._unset({key: value for key, value in raw.items() if key != "profiles"})
     smoke = validate({**raw, "profile": "smoke"})
     embedded = validate({**raw, "profile": "embedded"})
-    assert smoke.s1.n_train < embedded.s1.n_train
+    smoke_leaves = _leaves(smoke.model_dump(mode="json"))
+    embedded_leaves = _leaves(embedded.model_dump(mode="json"))
+    changed = {
+        key
+        for key in smoke_leaves.keys() | embedded_leaves.keys()
+        if smoke_leaves.get(key) != embedded_leaves.get(key)
+    }
+    outside = {k for k in changed if not any(k == p or k.startswith(f"{p}.") for p in per_profile)}
+    assert outside == {"profile"} and "s1.n_train" in changed
     assert smoke.s1.variants == embedded.s1.variants  # same runs, smaller
     assert smoke.s4.encoders == embedded.s4.encoders
     assert smoke.s4.denoise.losses == embedded.s4.denoise.losses
