@@ -27,21 +27,12 @@ from dlrepro.sections import SECTIONS, Option, resolve
 
 def needed_datasets(params: Params) -> list[str]:
     """Raw datasets (and ImageNet weights files) the selected profile's stages read."""
-    from dlrepro.data.imagenet_weights import dataset_name
-
-    s2, s3 = params.s2, params.s3.sentiment
     return sorted(
         {
-            params.s1.dataset,
-            s2.target.dataset,
-            *([s2.source.dataset] if s2.pretrains_on_source else []),
-            *(dataset_name(name) for name, arch in s2.archs.items() if arch.weights == "imagenet"),
-            "airline",
-            s3.dataset,
-            s3.glove,
-            "shakespeare",
-            params.s4.dataset,
-            params.s5.colourise.dataset,
+            name
+            for section in SECTIONS.values()
+            if section.datasets is not None
+            for name in resolve(section.datasets)(params)
         }
     )
 

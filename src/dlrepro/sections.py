@@ -74,6 +74,8 @@ class Section:
     """CLI action -> what it runs; none: the section has no CLI command of its own."""
     options: dict[str, Option] = field(default_factory=dict)
     dry_run_help: str = DRY_RUN_HELP
+    datasets: Ref | None = None
+    """(params) -> the raw datasets its stages read (`dlrepro fetch`); none: it reads none."""
     tunable: Tunable | None = None
     claims_in_paper: bool = True
     """False: its paper table shows its verdicts itself (no <key>_claims.md)."""
@@ -104,6 +106,7 @@ SECTIONS: dict[str, Section] = {
             "figures": Action(f"{S1}:make_figures", dry_run=False),
         },
         options={"variant": Option("a key of s1.variants (for `train`)", "s1.variants")},
+        datasets=f"{S1}:datasets",
         claims="dlrepro.claims:_s1",
         paper_assets="dlrepro.paper_assets:_s1_assets",
         tunable=Tunable(S1, "train_variant", "s1.variants"),
@@ -122,6 +125,7 @@ SECTIONS: dict[str, Section] = {
             "arch": Option("a key of s2.archs (for `pretrain`)", "s2.archs"),
             "regime": Option("a key of s2.regimes (for `train`)", "s2.regimes"),
         },
+        datasets=f"{S2}:datasets",
         claims="dlrepro.claims:_s2",
         paper_assets="dlrepro.paper_assets:_s2_assets",
         tunable=Tunable(S2, "train_regime", "s2.regimes"),
@@ -147,6 +151,7 @@ SECTIONS: dict[str, Section] = {
             ),
             "level": Option("a key of s3.textgen.levels (for `textgen`)", "s3.textgen.levels"),
         },
+        datasets=f"{S3}:datasets",
         claims="dlrepro.claims:_s3",
         paper_assets="dlrepro.paper_assets:_s3_assets",
     ),
@@ -162,6 +167,7 @@ SECTIONS: dict[str, Section] = {
             "encoder": Option("a key of s4.encoders (for `autoencoder`)", "s4.encoders"),
             "loss": Option("a key of s4.denoise.losses (for `denoise`)", "s4.denoise.losses"),
         },
+        datasets=f"{S4}:datasets",
         claims="dlrepro.claims:_s4",
         paper_assets="dlrepro.paper_assets:_s4_assets",
     ),
@@ -180,6 +186,7 @@ SECTIONS: dict[str, Section] = {
                 "s5.models or s5.colourise.models",
             )
         },
+        datasets=f"{S5}:datasets",
         claims="dlrepro.claims:_s5",
         paper_assets="dlrepro.paper_assets:_s5_assets",
     ),

@@ -42,6 +42,11 @@ FIGURES_DIR = PAPER / "figures" / SECTION
 METRICS = ["best_val_acc", "test_acc", "test_loss", "best_epoch", "epochs", "train_val_gap"]
 
 
+def datasets(params: Params) -> list[str]:
+    """Raw datasets this section's stages read (what `dlrepro fetch` gets)."""
+    return [params.s1.dataset]
+
+
 def prepare(params: Params) -> None:
     cfg = params.s1
     prepare_images(

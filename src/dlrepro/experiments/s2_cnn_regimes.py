@@ -93,6 +93,18 @@ ARCH_NAMES = {
 }
 
 
+def datasets(params: Params) -> list[str]:
+    """Raw datasets (and ImageNet weights files) this section's stages read."""
+    from dlrepro.data.imagenet_weights import dataset_name
+
+    cfg = params.s2
+    return [
+        cfg.target.dataset,
+        *([cfg.source.dataset] if cfg.pretrains_on_source else []),
+        *(dataset_name(name) for name, arch in cfg.archs.items() if arch.weights == "imagenet"),
+    ]
+
+
 def prepare(params: Params) -> None:
     tasks = [(params.s2.target, TARGET_DIR)]
     if params.s2.pretrains_on_source:

@@ -37,6 +37,12 @@ RESULTS_DIR = RESULTS / SECTION
 FIGURES_DIR = PAPER / "figures" / SECTION
 
 
+def datasets(params: Params) -> list[str]:
+    """Raw datasets this section's stages read (what `dlrepro fetch` gets)."""
+    sentiment = params.s3.sentiment
+    return ["airline", sentiment.dataset, sentiment.glove, "shakespeare"]
+
+
 def prepare(params: Params) -> None:
     raw = Path(params.data.raw_dir)
     prepare_airline(params.s3.airline, raw, DATA_DIR / "airline")

@@ -52,6 +52,11 @@ CODE_METRICS = ["train_mse", "test_mse", "train_acc", "test_acc", "best_epoch", 
 DENOISE_METRICS = ["val_mse", "train_mse", "test_mse", "test_ssim", "best_epoch", "epochs"]
 
 
+def datasets(params: Params) -> list[str]:
+    """Raw datasets this section's stages read (what `dlrepro fetch` gets)."""
+    return [params.s4.dataset]
+
+
 def prepare(params: Params) -> None:
     cfg = params.s4
     prepare_images(

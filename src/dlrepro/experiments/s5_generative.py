@@ -58,6 +58,11 @@ LUMA = (0.299, 0.587, 0.114)
 """ITU-R BT.601 weights: the grey image a colouriser is given."""
 
 
+def datasets(params: Params) -> list[str]:
+    """Raw datasets this section's stages read; its digits are Section 4's."""
+    return [params.s4.dataset, params.s5.colourise.dataset]
+
+
 def prepare(params: Params) -> None:
     cfg = params.s5.colourise
     prepare_images(
