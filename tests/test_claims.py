@@ -9,9 +9,12 @@ import yaml
 from scipy import stats
 
 from dlrepro import claims
+from dlrepro.config import validate
+from dlrepro.experiments import s2_cnn_regimes as s2
 from dlrepro.paper_assets import claims_summary
+from dlrepro.results import write_json
 
-from .conftest import REPO
+from .conftest import REPO, smoke_params, write_prepared
 
 
 def seeds(*values: float) -> pd.Series:
@@ -196,3 +199,57 @@ def test_equal_checks_two_metrics_of_one_run():
     same = {"run": "pool", "metrics": ["probe_1", "probe_2"], "says": "same"}
     records = claims.equal([same, {**same, "run": "lstm"}], runs)
     assert [r["verdict"] for r in records] == ["holds", "fails"]
+
+
+def _timing(per_repeat: list[float]) -> dict:
+    """A timing.json whose finetune epoch takes `per_repeat` times the transfer epoch."""
+    ratio = {timed: s2.over_repeats(per_repeat) for timed in s2.TIMED}
+    return {
+        "device": "cpu",
+        "threads": 2,
+        "repeats": len(per_repeat),
+        "steps": 5,
+        "warmup_steps": 2,
+        "ratios": {"vgg16_finetune/vgg16_transfer": ratio},
+    }
+
+
+@pytest.mark.parametrize(
+    "per_repeat, finetune_slower, transfer_slower",
+    [
+        ([1.8, 2.1, 1.9], "holds", "fails"),
+        ([0.9, 1.3, 1.1], "inconclusive", "inconclusive"),  # the rounds disagree
+    ],
+)
+def test_timing_claims_read_the_interleaved_ratio(
+    project, per_repeat, finetune_slower, transfer_slower
+):
+    """The register's timing claims judged on results/s2/timing.json, either way round."""
+    params = validate(smoke_params())
+    write_prepared(project / "data" / "prepared" / "s2" / "target")
+    for name in params.s2.regimes:
+        (project / "results" / "s2" / name).mkdir(parents=True)
+        pd.DataFrame({"seed": [0, 1, 2], "test_acc": 0.5, "overfit_gap": 0.1}).to_csv(
+            project / "results" / "s2" / name / "runs.csv", index=False
+        )
+    write_json(s2.TIMING, _timing(per_repeat))
+    register = yaml.safe_load((REPO / "paper" / "report_values.yaml").read_text())["s2"]
+    register["timing"].append(
+        {
+            "higher": "{arch}_transfer",
+            "lower": "{arch}_finetune",
+            "metric": "sec_per_epoch",
+            "says": "transfer is slower",
+        }
+    )
+    timed = {r["says"]: r for r in claims._s2(params, register) if "ratio" in r}
+    assert set(timed) == {  # scratch was not timed: its claim is left out
+        "an epoch of fine-tuning is slower than one of transfer (VGG-16)",
+        "transfer is slower (VGG-16)",
+    }
+    slower = timed["an epoch of fine-tuning is slower than one of transfer (VGG-16)"]
+    assert slower["verdict"] == finetune_slower
+    assert slower["ratio"]["range"] == [min(per_repeat), max(per_repeat)]
+    assert "interleaved" in slower["measurement"] and "3 rounds" in slower["measurement"]
+    assert timed["transfer is slower (VGG-16)"]["verdict"] == transfer_slower
+    assert f"| {finetune_slower} |" in claims.table([slower])[-1]

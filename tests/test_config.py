@@ -90,11 +90,31 @@ def test_a_profile_cannot_set_the_marker():
         resolve(raw)
 
 
-def test_profile_overlay_changes_sizes_only():
+def _leaves(tree: dict, path: str = "") -> dict[str, object]:
+    """Dotted key -> value of every leaf (lists are leaves)."""
+    leaves = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            leaves |= _leaves(value, f"{path}{key}.")
+        else:
+            leaves[f"{path}{key}"] = value
+    return leaves
+
+
+def test_profile_overlay_changes_only_per_profile_keys():
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    per_profile = config._unset({key: value for key, value in raw.items() if key != "profiles"})
     smoke = validate({**raw, "profile": "smoke"})
     embedded = validate({**raw, "profile": "embedded"})
-    assert smoke.s1.n_train < embedded.s1.n_train
+    smoke_leaves = _leaves(smoke.model_dump(mode="json"))
+    embedded_leaves = _leaves(embedded.model_dump(mode="json"))
+    changed = {
+        key
+        for key in smoke_leaves.keys() | embedded_leaves.keys()
+        if smoke_leaves.get(key) != embedded_leaves.get(key)
+    }
+    outside = {k for k in changed if not any(k == p or k.startswith(f"{p}.") for p in per_profile)}
+    assert outside == {"profile"} and "s1.n_train" in changed
     assert smoke.s1.variants == embedded.s1.variants  # same runs, smaller
     assert smoke.s4.encoders == embedded.s4.encoders
     assert smoke.s4.denoise.losses == embedded.s4.denoise.losses
@@ -231,3 +251,38 @@ def test_load_params_of_missing_file_says_where_to_run(tmp_path):
 def test_cli_says_which_name_an_action_needs(project, argv, message):
     with pytest.raises(SystemExit, match=re.escape(message)):
         main(argv)
+
+
+def test_a_variant_changing_weight_decay_is_one_params_entry(project):
+    from dlrepro.experiments.s1_network_training import condition
+
+    raw = smoke_params()
+    raw["s1"]["variants"]["weight_decay"] = {"batch_norm": True, "train": {"weight_decay": 5e-4}}
+    raw["s3"]["sentiment"]["models"]["lstm"]["train"] = {"patience": 9}
+    (project / "params.yaml").write_text(yaml.safe_dump(raw))
+    params = config.load_params(project / "params.yaml")
+    base = params.s1.train.model_dump()
+    run, _ = condition(params, "weight_decay")
+    assert run.train.model_dump() == base | {"weight_decay": 5e-4}
+    assert run.config["train"] == {"weight_decay": 5e-4}
+    # a variant without `train:` trains with the section's block, its lr shorthand on top
+    assert condition(params, "lr_1e-3")[0].train.model_dump() == base | {"lr": 0.001}
+    assert "train" not in condition(params, "baseline")[0].config
+    sentiment = params.s3.sentiment
+    assert sentiment.model_train("lstm").model_dump() == sentiment.train.model_dump() | {
+        "patience": 9
+    }
+
+
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        ({"weight_decay": -1}, "s1: variants.wd.train.weight_decay: Input should be greater"),
+        ({"weight_dekay": 0.1}, "s1: variants.wd.train.weight_dekay: Extra inputs are not"),
+    ],
+)
+def test_a_variant_train_block_is_validated_like_the_sections(train, message):
+    raw = smoke_params()
+    raw["s1"]["variants"]["wd"] = {"train": train}
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        validate(raw)

@@ -1,10 +1,14 @@
 import os
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from dlrepro.data.prepare import TensorSplit
+from dlrepro.data.sequences import sliding_windows
 from dlrepro.models.cnn import SmallCNN, zero_init_
+from dlrepro.models.rnn import WindowRNN
 from dlrepro.training import loop
 from dlrepro.training.loop import NonFiniteLossError, fit
 
@@ -173,3 +177,29 @@ def test_batchnorm_and_dropout_switches_build_the_layers():
     kinds = [type(m) for m in model.modules()]
     assert kinds.count(nn.BatchNorm2d) == 2 and kinds.count(nn.Dropout) == 1
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_the_loop_trains_a_regressor_on_validation_loss():
+    torch.manual_seed(0)
+    series = np.sin(np.arange(120) / 3).astype(np.float32)
+    split = {
+        name: TensorSplit(*map(torch.from_numpy, sliding_windows(series, 4, range(*bounds))))
+        for name, bounds in {"train": (4, 90), "val": (90, 120)}.items()
+    }
+    model = WindowRNN(hidden=8)
+    result = fit(
+        model,
+        torch.optim.Adam(model.parameters(), lr=0.01),
+        split["train"],
+        split["val"],
+        epochs=30,
+        batch_size=16,
+        patience=30,
+        seed=0,
+        loss_fn=nn.MSELoss(),
+        monitor="val_loss",
+    )
+    losses = [row["val_loss"] for row in result.history]
+    assert "val_acc" not in result.history[0] and "train_acc" not in result.history[0]
+    assert result.best_epoch == 1 + int(np.argmin(losses))
+    assert losses[-1] < 0.5 * losses[0]

@@ -4,13 +4,10 @@ import json
 import zipfile
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
-import yaml
 from PIL import Image
 
-from dlrepro import claims
 from dlrepro.config import ParamsError, override, validate
 from dlrepro.data.archives import safe_extract
 from dlrepro.data.prepare import _select_classes, load_prepared
@@ -18,10 +15,9 @@ from dlrepro.data.sources import ImageSplits
 from dlrepro.data.tiny_imagenet import load as load_tiny_imagenet
 from dlrepro.experiments import s2_cnn_regimes as s2
 from dlrepro.models.transfer import build_base, load_base, published_weights
-from dlrepro.results import write_json
 from dlrepro.training.loop import fit, make_optimizer
 
-from .conftest import REPO, set_key, smoke_params, write_prepared
+from .conftest import set_key, smoke_params, write_prepared
 
 
 @pytest.fixture
@@ -127,60 +123,6 @@ def test_interleaving_rotates_the_order_every_round():
     orders = [s2.interleaved(names, repeat) for repeat in range(4)]
     assert orders == [["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"], ["a", "b", "c"]]
     assert all(sorted(order) == names for order in orders)
-
-
-def _timing(per_repeat: list[float]) -> dict:
-    """A timing.json whose finetune epoch takes `per_repeat` times the transfer epoch."""
-    ratio = {timed: s2.over_repeats(per_repeat) for timed in s2.TIMED}
-    return {
-        "device": "cpu",
-        "threads": 2,
-        "repeats": len(per_repeat),
-        "steps": 5,
-        "warmup_steps": 2,
-        "ratios": {"vgg16_finetune/vgg16_transfer": ratio},
-    }
-
-
-@pytest.mark.parametrize(
-    "per_repeat, finetune_slower, transfer_slower",
-    [
-        ([1.8, 2.1, 1.9], "holds", "fails"),
-        ([0.9, 1.3, 1.1], "inconclusive", "inconclusive"),  # the rounds disagree
-    ],
-)
-def test_timing_claims_read_the_interleaved_ratio(
-    project, per_repeat, finetune_slower, transfer_slower
-):
-    """The register's timing claims judged on results/s2/timing.json, either way round."""
-    params = _params()
-    write_prepared(project / "data" / "prepared" / "s2" / "target")
-    for name in params.s2.regimes:
-        (project / "results" / "s2" / name).mkdir(parents=True)
-        pd.DataFrame({"seed": [0, 1, 2], "test_acc": 0.5, "overfit_gap": 0.1}).to_csv(
-            project / "results" / "s2" / name / "runs.csv", index=False
-        )
-    write_json(s2.TIMING, _timing(per_repeat))
-    register = yaml.safe_load((REPO / "paper" / "report_values.yaml").read_text())["s2"]
-    register["timing"].append(
-        {
-            "higher": "{arch}_transfer",
-            "lower": "{arch}_finetune",
-            "metric": "sec_per_epoch",
-            "says": "transfer is slower",
-        }
-    )
-    timed = {r["says"]: r for r in claims._s2(params, register) if "ratio" in r}
-    assert set(timed) == {  # scratch was not timed: its claim is left out
-        "an epoch of fine-tuning is slower than one of transfer (VGG-16)",
-        "transfer is slower (VGG-16)",
-    }
-    slower = timed["an epoch of fine-tuning is slower than one of transfer (VGG-16)"]
-    assert slower["verdict"] == finetune_slower
-    assert slower["ratio"]["range"] == [min(per_repeat), max(per_repeat)]
-    assert "interleaved" in slower["measurement"] and "3 rounds" in slower["measurement"]
-    assert timed["transfer is slower (VGG-16)"]["verdict"] == transfer_slower
-    assert f"| {finetune_slower} |" in claims.table([slower])[-1]
 
 
 def test_mismatched_pretrained_weights_fail_clearly():

@@ -11,11 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from torch import nn
 
 from dlrepro.data import airline, glove, movie_reviews, shakespeare
 from dlrepro.data.archives import FetchError, copy_members, file_checksum
-from dlrepro.data.prepare import TensorSplit
 from dlrepro.data.sequences import (
     PAD,
     UNK,
@@ -28,9 +26,8 @@ from dlrepro.data.sequences import (
     sliding_windows,
     words,
 )
-from dlrepro.experiments.s3_rnn import _bleu, bleu_key
-from dlrepro.models.rnn import EmbeddingPool, LSTMClassifier, TokenLSTM, WindowRNN, sample
-from dlrepro.training.loop import fit
+from dlrepro.experiments.s3_text_generation import _bleu, bleu_key
+from dlrepro.models.rnn import EmbeddingPool, LSTMClassifier, TokenLSTM, sample
 
 
 def test_windows_never_reach_their_target_or_the_next_split():
@@ -208,29 +205,3 @@ def test_bleu_on_known_strings():
     partial = _bleu("to be or not to be whether tis nobler", [text], "words")
     assert 0 < partial < 100
     assert bleu_key("words", 0.5) == "bleu_words_t0_5"
-
-
-def test_the_loop_trains_a_regressor_on_validation_loss():
-    torch.manual_seed(0)
-    series = np.sin(np.arange(120) / 3).astype(np.float32)
-    split = {
-        name: TensorSplit(*map(torch.from_numpy, sliding_windows(series, 4, range(*bounds))))
-        for name, bounds in {"train": (4, 90), "val": (90, 120)}.items()
-    }
-    model = WindowRNN(hidden=8)
-    result = fit(
-        model,
-        torch.optim.Adam(model.parameters(), lr=0.01),
-        split["train"],
-        split["val"],
-        epochs=30,
-        batch_size=16,
-        patience=30,
-        seed=0,
-        loss_fn=nn.MSELoss(),
-        monitor="val_loss",
-    )
-    losses = [row["val_loss"] for row in result.history]
-    assert "val_acc" not in result.history[0] and "train_acc" not in result.history[0]
-    assert result.best_epoch == 1 + int(np.argmin(losses))
-    assert losses[-1] < 0.5 * losses[0]

@@ -89,6 +89,20 @@ class TrainConfig(_Strict):
     """Linear learning-rate warm-up from 0 over this many epochs (per step); 0 = none."""
 
 
+def merged_train(base: TrainConfig, *overrides: dict[str, Any] | None) -> TrainConfig:
+    """`base` with the keys of each partial `train:` block replaced in turn, validated again:
+    an unknown key or a bad value fails as it would in the section's own block."""
+    values = base.model_dump()
+    for override in overrides:
+        values |= override or {}
+    try:
+        return TrainConfig.model_validate(values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        raise ValueError(f"train.{where}: {first['msg']}") from None
+
+
 class ComputeConfig(_Strict):
     """How the arithmetic is laid out and run. `cpu_isa`, `threads` and `seed_processes` make up
     the numeric contract (numerics.py): with them fixed, a CPU run gives the same bytes on any
@@ -106,32 +120,24 @@ class ComputeConfig(_Strict):
     and driver. Across cards results agree statistically, not bitwise."""
 
     channels_last: bool = True
-    """NHWC layout for 4-D weights and image batches: 11-25 % faster training steps on the
-    2-core CPU (S1 CNN, VGG-16, ResNet-50, CNN AE, UNet) and the layout GPU tensor cores use."""
+    """NHWC layout for 4-D weights and image batches, the layout GPU tensor cores use; on the
+    CPU faster for most conv models, not all (bench/results/fast_path.json, README's
+    benchmark table)."""
     autocast: Literal["none", "bf16"] = "none"
     """bf16 mixed precision for forward passes and losses, on a GPU only: on a CPU without
-    AMX it is 8-18x slower, so it is not applied there (a note says so). On an H200 it made
-    VGG-16 steps 1.7x faster at batch 256 and 1.3x slower at batch 32, where launches, not
-    arithmetic, bound the step (bench/gpu_step_variants.py)."""
+    AMX it is many times slower, so it is not applied there (a note says so); on a GPU it
+    helps at large batches, not where kernel launches bound the step
+    (bench/results/fast_path.json, bench/results/gpu_step_variants.json, README)."""
     compile: bool = False
     """`torch.compile` each model before training (the first steps pay for compilation). Off in
-    every profile: on an H200 with torch 2.11 the compiled fine-tuning epochs were slower than
-    eager steps (ResNet-50 13.7 vs 8.0 s, VGG-16 at batch 32 24 vs 18 s; bench/gpu_finetune.py,
-    bench/gpu_step_variants.py)."""
+    every profile: on the GPU measured, compiled fine-tuning epochs were slower than eager steps
+    (bench/results/gpu_finetune.json against gpu_step_variants.json, README)."""
     cuda_graphs: bool = False
     """Record each training step (forward, backward, optimizer) once as a CUDA graph and replay
     it (training/graphs.py): at small batches a GPU step is bound by kernel launches, which a
-    replay removes (bench/gpu_s2_paper.py). GPU only; not with `compile`."""
+    replay removes (bench/results/gpu_s2_paper.json, README). GPU only; not with `compile`."""
     cudnn_benchmark: bool = True
     """Let cuDNN time its convolution algorithms once per input shape (GPU only)."""
-
-    @model_validator(mode="after")
-    def _one_way_to_cut_launches(self) -> ComputeConfig:
-        if self.compile and self.cuda_graphs:
-            raise ValueError(
-                "compute.compile and compute.cuda_graphs both capture the step; set one to false"
-            )
-        return self
 
     threads: PositiveInt | None = 2
     """Intra-op CPU threads (`torch.set_num_threads`, and numpy's OpenBLAS) of a stage's main
@@ -140,9 +146,17 @@ class ComputeConfig(_Strict):
     seed_processes: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"
     """Seeds trained at once, each in a forked process. On a CPU every seed of a stage computes
     on one thread however many run at once (the contract: the same bytes on 2 or 64 cores), so
-    this sets speed only (bench/seed_processes.py). `auto`: every seed at once on a CPU, one at
-    a time on a GPU (CUDA does not survive a fork); 0: one at a time in the stage's own process
-    (on one thread each: for a debugger or a profiler)."""
+    this sets speed only (bench/results/seed_processes.json). `auto`: every seed at once on a
+    CPU, one at a time on a GPU (CUDA does not survive a fork); 0: one at a time in the stage's
+    own process (on one thread each: for a debugger or a profiler)."""
+
+    @model_validator(mode="after")
+    def _one_way_to_cut_launches(self) -> ComputeConfig:
+        if self.compile and self.cuda_graphs:
+            raise ValueError(
+                "compute.compile and compute.cuda_graphs both capture the step; set one to false"
+            )
+        return self
 
 
 class AugmentStrength(_Strict):
@@ -173,6 +187,9 @@ class S1Variant(_Strict):
     init: Literal["default", "zeros"] = "default"
     lr: PositiveFloat | None = None
     """Overrides `s1.train.lr`; variants that differ from the baseline only here form Figure 1."""
+    train: dict[str, Any] | None = None
+    """Any `s1.train` keys this variant changes (`{weight_decay: 0.0005}`), merged over
+    `s1.train` and validated again."""
 
 
 class S1Config(_Strict):
@@ -186,6 +203,20 @@ class S1Config(_Strict):
     augment: dict[str, AugmentStrength]
     train: TrainConfig
     variants: dict[str, S1Variant] = Field(min_length=1)
+
+    def variant_train(self, name: str) -> TrainConfig:
+        """What variant `name` trains with: `s1.train`, its `train:` keys, then its `lr`."""
+        variant = self.variants[name]
+        return merged_train(self.train, variant.train, variant.lr and {"lr": variant.lr})
+
+    @model_validator(mode="after")
+    def _variants_train_validly(self) -> S1Config:
+        for name in self.variants:
+            try:
+                self.variant_train(name)
+            except ValueError as error:
+                raise ValueError(f"variants.{name}.{error}") from None
+        return self
 
     @model_validator(mode="after")
     def _variants_name_known_levels(self) -> S1Config:
@@ -352,6 +383,8 @@ class SentimentModel(_Strict):
     """Initialise the LSTM's embedding from `s3.sentiment.glove` (it stays trainable)."""
     lr: PositiveFloat | None = None
     """Overrides `s3.sentiment.train.lr` for this model."""
+    train: dict[str, Any] | None = None
+    """Any `s3.sentiment.train` keys this model changes, merged over it and validated again."""
 
     @model_validator(mode="after")
     def _glove_needs_width(self) -> SentimentModel:
@@ -378,6 +411,20 @@ class SentimentConfig(_Strict):
     """Sentences every model scores after training (the report's two examples)."""
     train: TrainConfig
     models: dict[str, SentimentModel] = Field(min_length=1)
+
+    def model_train(self, name: str) -> TrainConfig:
+        """What model `name` trains with: `train`, the model's `train:` keys, then its `lr`."""
+        model = self.models[name]
+        return merged_train(self.train, model.train, model.lr and {"lr": model.lr})
+
+    @model_validator(mode="after")
+    def _models_train_validly(self) -> SentimentConfig:
+        for name in self.models:
+            try:
+                self.model_train(name)
+            except ValueError as error:
+                raise ValueError(f"models.{name}.{error}") from None
+        return self
 
 
 class LanguageLevel(_Strict):
@@ -632,7 +679,8 @@ class Choice(_Strict):
 
 
 class TuneStudy(_Strict):
-    section: Literal["s1", "s2"]
+    section: str
+    """A section with tuning hooks (sections.py: `tunable`)."""
     condition: str
     """The variant (s1) or regime (s2) whose hyperparameters are searched."""
     n_trials: PositiveInt
@@ -675,13 +723,20 @@ class Params(_Strict):
 
     @model_validator(mode="after")
     def _studies_name_conditions(self) -> Params:
+        from dlrepro.sections import SECTIONS
+
+        hooks = {key: s.tunable for key, s in SECTIONS.items() if s.tunable is not None}
         for name, study in self.tune.studies.items():
-            section = getattr(self, study.section)
-            known = section.variants if study.section == "s1" else section.regimes
-            if study.condition not in known:
+            if study.section not in hooks:
+                raise ValueError(
+                    f"tune.studies.{name}.section = {study.section!r}: tunable sections are "
+                    f"{', '.join(hooks)}"
+                )
+            conditions = hooks[study.section].conditions
+            if study.condition not in _dotted(self, conditions):
                 raise ValueError(
                     f"tune.studies.{name}.condition = {study.condition!r} is not a key of "
-                    f"{study.section}.{'variants' if study.section == 's1' else 'regimes'}"
+                    f"{conditions}"
                 )
         return self
 
@@ -861,6 +916,13 @@ def override(params: Params, values: dict[str, Any]) -> Params:
         return Params.model_validate(tree)
     except ValidationError as error:
         raise ParamsError(f"invalid override {values}:\n{_describe(error)}") from None
+
+
+def _dotted(model: BaseModel, key: str) -> Any:
+    """The value at dotted params key `key` (`s1.variants`) of a params model."""
+    for part in key.split("."):
+        model = getattr(model, part)
+    return model
 
 
 def named(options: dict[str, Any], name: str, key: str) -> Any:

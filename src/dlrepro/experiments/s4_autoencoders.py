@@ -9,8 +9,8 @@
 Each condition runs once per seed (PCA and its classifier are deterministic: every seed repeats
 the same numbers); results are mean ± std over seeds. Figures come from the first seed's model.
 
-Cost (2-core CPU, embedded profile, 3 seeds; per stage in bench/results/pipeline.json): a few
-minutes for the section. The paper profile (all 70,000 digits) wants a GPU.
+Cost: per stage in bench/results/pipeline.json (2-core CPU, embedded profile, 3 seeds). The
+paper profile (all 70,000 digits) wants a GPU.
 
     dlrepro s4 prepare                               digits padded to 32x32, in [0, 1]
     dlrepro s4 autoencoder --encoder NAME [--dry-run]  one row of Table 4
@@ -50,6 +50,11 @@ RESULTS_DIR = RESULTS / SECTION
 FIGURES_DIR = PAPER / "figures" / SECTION
 CODE_METRICS = ["train_mse", "test_mse", "train_acc", "test_acc", "best_epoch", "epochs"]
 DENOISE_METRICS = ["val_mse", "train_mse", "test_mse", "test_ssim", "best_epoch", "epochs"]
+
+
+def datasets(params: Params) -> list[str]:
+    """Raw datasets this section's stages read (what `dlrepro fetch` gets)."""
+    return [params.s4.dataset]
 
 
 def prepare(params: Params) -> None:

@@ -12,8 +12,8 @@ colourisation by a UNet against a pix2pix cGAN.
 Each condition runs once per seed; results are mean ± std over seeds. Figures come from the
 first seed's model.
 
-Cost (2-core CPU, embedded profile, 3 seeds; per stage in bench/results/pipeline.json): a few
-minutes for the section. The paper profile (all of MNIST, CIFAR-10) wants a GPU.
+Cost: per stage in bench/results/pipeline.json (2-core CPU, embedded profile, 3 seeds). The
+paper profile (all of MNIST, CIFAR-10) wants a GPU.
 
     dlrepro s5 prepare                                colour images for 5.2
     dlrepro s5 classifier [--dry-run]                 the Inception Score's digit classifier
@@ -56,6 +56,11 @@ CLASSIFIER_METRICS = ["test_acc", "best_val_acc", "real_is", "best_epoch", "epoc
 COLOURISERS = {"unet": "UNet (L1 only)", "cgan": "pix2pix cGAN (adversarial + L1)"}
 LUMA = (0.299, 0.587, 0.114)
 """ITU-R BT.601 weights: the grey image a colouriser is given."""
+
+
+def datasets(params: Params) -> list[str]:
+    """Raw datasets this section's stages read; its digits are Section 4's."""
+    return [params.s4.dataset, params.s5.colourise.dataset]
 
 
 def prepare(params: Params) -> None:

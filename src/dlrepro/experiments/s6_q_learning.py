@@ -7,8 +7,7 @@ Two agents, each with both exploration policies, plus an external reference:
 Every run repeats over `seeds`; learning curves show the mean over seeds with each seed, or with
 more than five seeds a 95% t-interval (`results.plot_seeds`).
 
-Cost (2-core CPU, `dvc repro`): smoke seconds; embedded a few minutes (DQN ~2 ms per
-environment step, SB3 ~2.5 ms); see the README for measured times.
+Cost: per stage in bench/results/pipeline.json (2-core CPU, embedded profile).
 
     dlrepro s6 run --agent tabular|dqn --policy epsilon_greedy|softmax [--dry-run]
     dlrepro s6 run --agent sb3 [--dry-run]
@@ -139,6 +138,8 @@ def dry_run_params(params: Params) -> Params:
 
 def run(params: Params, agent: str, policy: str | None, *, dry_run: bool = False) -> dict | None:
     """Train one agent/policy over every seed; write episodes.csv and metrics.json."""
+    if (agent == "sb3") != (policy is None):
+        raise SystemExit("s6 run needs --agent sb3, or --agent tabular|dqn with --policy")
     if dry_run:
         params = dry_run_params(params)
     # Here, not at the top: `s6 figures` needs neither, and importing torch costs seconds.
