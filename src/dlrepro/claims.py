@@ -56,7 +56,8 @@ from dlrepro.results import mean_std, read_json
 
 REGISTER = PAPER / "report_values.yaml"
 OUT = RESULTS / "claims"
-VERDICTS = ("holds", "fails", "inconclusive")
+NOT_TESTABLE = "not testable here"
+VERDICTS = ("holds", "fails", "inconclusive", NOT_TESTABLE)
 ORIGINS = ("report", "addition")
 ALPHA = 0.05
 POWER = 0.8
@@ -93,6 +94,8 @@ def _record(claim: dict, checked: str, test: str, verdict: str, **fields) -> Cla
         "verdict": verdict,
         "seeds_needed": None,
         "margin": None,
+        "runs": [],
+        "regime": [],
         **fields,
     }
 
@@ -211,7 +214,7 @@ def orderings(claims: list[dict], runs: dict[str, pd.DataFrame]) -> list[Claim]:
             if higher_metric == metric
             else f"`{claim['higher']}` {higher_metric} > `{claim['lower']}` {metric}"
         )
-        extras = {}
+        extras = {"runs": sorted({claim["higher"], claim["lower"]})}
         if "censored_unless" in claim:
             observed = claim["censored_unless"]
             counts = [f"{int(run[observed].sum())}/{len(run)}" for run in (higher, lower)]
@@ -243,7 +246,14 @@ def equal(claims: list[dict], runs: dict[str, pd.DataFrame]) -> list[Claim]:
         verdict = "holds" if abs(first - second) <= EQUAL_TOLERANCE else "fails"
         checked = f"`{claim['run']}` {' = '.join(claim['metrics'])} within {EQUAL_TOLERANCE:g}"
         records.append(
-            _record(claim, checked, "exact check", verdict, difference=float(first - second))
+            _record(
+                claim,
+                checked,
+                "exact check",
+                verdict,
+                difference=float(first - second),
+                runs=[claim["run"]],
+            )
         )
     return records
 
@@ -266,7 +276,7 @@ def similar(claims: list[dict], runs: dict[str, pd.DataFrame]) -> list[Claim]:
                 claim,
                 checked,
                 verdict=_decide(direction, test["p_raw"]),
-                **test | {"test": "TOST (Welch)", "margin": margin},
+                **test | {"test": "TOST (Welch)", "margin": margin, "runs": sorted(claim["runs"])},
             )
         )
     return records
@@ -320,6 +330,7 @@ def timings(claims: list[dict], timing: dict) -> list[Claim]:
                 verdict,
                 ratio=ratio,
                 measurement=measurement,
+                runs=sorted({claim["higher"], claim["lower"]}),
             )
         )
     return records
@@ -341,7 +352,14 @@ def chance(claims: list[dict], runs: dict[str, pd.DataFrame], n_classes: int) ->
             f"({1 / n_classes:.2f})"
         )
         records.append(
-            _record(claim, checked, "exact check", verdict, difference=mean - 1 / n_classes)
+            _record(
+                claim,
+                checked,
+                "exact check",
+                verdict,
+                difference=mean - 1 / n_classes,
+                runs=[claim["run"]],
+            )
         )
     return records
 
@@ -350,14 +368,116 @@ def _n_classes(manifest: str) -> int:
     return len(read_json(Path(manifest))["classes"])
 
 
+# Regimes: the conditions a section's claims rest on, checked on the same outputs ------------
+
+Regime = dict  # says, checked (with the observed value), passed, runs (whose claims rest on it)
+
+
+def regime(says: str, checked: str, passed: bool, runs: Iterable[str]) -> Regime:
+    return {"says": says, "checked": checked, "passed": bool(passed), "runs": sorted(runs)}
+
+
+def _most(flags: pd.Series) -> bool:
+    """True for more than half of the seeds."""
+    return bool(flags.sum() > len(flags) / 2)
+
+
+def converged(runs: dict[str, pd.DataFrame], cap: int) -> list[Regime]:
+    """One check per run: its best epoch lies before the epoch cap for most seeds (training
+    ended after the model stopped improving, not while it still was)."""
+    return [
+        regime(
+            f"`{name}` converges",
+            f"`{name}` best epoch before the cap of {cap} for most seeds "
+            f"(best epochs {run['best_epoch'].astype(int).tolist()})",
+            _most(run["best_epoch"] < cap),
+            [name],
+        )
+        for name, run in runs.items()
+    ]
+
+
+def stopped_early(runs: dict[str, pd.DataFrame], cap: int) -> list[Regime]:
+    """One check per run: early stopping, not the epoch cap, ended most seeds."""
+    return [
+        regime(
+            f"`{name}` stops by early stopping",
+            f"`{name}` ran fewer than the cap of {cap} epochs for most seeds "
+            f"(epochs {run['epochs'].astype(int).tolist()})",
+            _most(run["epochs"] < cap),
+            [name],
+        )
+        for name, run in runs.items()
+    ]
+
+
+def apply_regimes(records: list[Claim], checks: list[Regime]) -> list[Claim]:
+    """Record on each claim the checks of the regimes its runs rest on. A claim with a failed
+    check is not testable here: its verdict says so (the statistic stays recorded) and it
+    leaves its Holm family (see `adjust`). In place; returns the records."""
+    for record in records:
+        mine = [c for c in checks if set(c["runs"]) & set(record["runs"])]
+        record["regime"] += [{"checked": c["checked"], "passed": c["passed"]} for c in mine]
+        failed = [c["checked"] for c in mine if not c["passed"]]
+        if failed:
+            record["verdict_raw"] = record["verdict"] = NOT_TESTABLE
+            record["not_testable_because"] = "not met: " + "; ".join(failed)
+    return records
+
+
+def history_measures(history: pd.DataFrame) -> pd.DataFrame:
+    """Per seed, from a run's per-epoch history (history_seeds.csv): the train − validation
+    accuracy at the last epoch (`final_gap`), the lowest validation loss (`best_val_loss`),
+    and how much the validation loss oscillates, the mean |second difference| over epochs
+    (`val_loss_roughness`: 0 for a straight or steadily bending curve)."""
+
+    def per_seed(seed: pd.DataFrame) -> pd.Series:
+        seed = seed.sort_values("epoch")
+        last = seed.iloc[-1]
+        return pd.Series(
+            {
+                "final_gap": last["train_acc"] - last["val_acc"],
+                "best_val_loss": seed["val_loss"].min(),
+                "val_loss_roughness": seed["val_loss"].diff().diff().abs().mean(),
+            }
+        )
+
+    return history.groupby("seed")[["epoch", "train_acc", "val_acc", "val_loss"]].apply(per_seed)
+
+
 def _s1(params: Params, register: dict) -> list[Claim]:
-    runs = load_runs("s1", params.s1.variants)
+    runs = {
+        name: run.join(history_measures(pd.read_csv(RESULTS / "s1" / name / "history_seeds.csv")))
+        for name, run in load_runs("s1", params.s1.variants).items()
+    }
     n_classes = _n_classes("data/prepared/s1/manifest.json")
-    return orderings(register["orderings"], runs) + chance(register["chance"], runs, n_classes)
+    records = orderings(register["orderings"], runs) + chance(register["chance"], runs, n_classes)
+    overfits = register["regime"]["overfits"]
+    gap = runs[overfits["run"]]["final_gap"]
+    baseline_overfits = regime(
+        "the baseline overfits",
+        f"`{overfits['run']}` train − validation accuracy at the last epoch "
+        f"{gap.mean():.3f} (mean of {len(gap)} seeds) above {overfits['margin']:g}",
+        gap.mean() > overfits["margin"],
+        [name for name in overfits["claims_on"] if name in runs],
+    )
+    return apply_regimes(records, [baseline_overfits, *stopped_early(runs, params.s1.train.epochs)])
+
+
+def source_base(arch: str, base: dict, floor: float, on_base: list[str]) -> Regime:
+    """Whether `arch`'s base (its pretrain stage's record) is a real pretrained network:
+    published weights, or a base trained on the source task that reaches the source accuracy
+    `floor`. Covers the runs `on_base` that start from it."""
+    if base["weights"] != "source_task":
+        checked = f"{arch} starts from published {base['source']['dataset']} weights"
+        return regime(f"the {arch} base is pretrained", checked, True, on_base)
+    accuracy = base["source_test_acc"]
+    checked = f"{arch} base's source-task test accuracy {accuracy:.3f} at least {floor:g}"
+    return regime(f"the {arch} base is pretrained", checked, accuracy >= floor, on_base)
 
 
 def _s2(params: Params, register: dict) -> list[Claim]:
-    from dlrepro.experiments.s2_cnn_regimes import ARCH_NAMES, TIMING
+    from dlrepro.experiments.s2_cnn_regimes import ARCH_NAMES, RESULTS_DIR, TIMING
 
     def per_arch(claims: list[dict]) -> list[dict]:
         """Each claim for every arch; the report's own archs' are its claims, others ours."""
@@ -375,11 +495,32 @@ def _s2(params: Params, register: dict) -> list[Claim]:
 
     runs = load_runs("s2", params.s2.regimes)
     n_classes = _n_classes("data/prepared/s2/target/manifest.json")
-    return (
-        orderings(per_arch(register["orderings"]) + register["between_archs"], runs)
-        + timings(per_arch(register["timing"]), read_json(TIMING))
-        + chance([c for c in register["chance"] if c["run"] in runs], runs, n_classes)
+    accuracy = orderings(
+        per_arch(register["orderings"]) + register["between_archs"], runs
+    ) + chance([c for c in register["chance"] if c["run"] in runs], runs, n_classes)
+    bases = [
+        source_base(
+            arch,
+            read_json(RESULTS_DIR / "pretrain" / f"{arch}.json"),
+            register["regime"]["source_floor"],
+            [
+                name
+                for name, spec in params.s2.regimes.items()
+                if spec.arch == arch and spec.init == "pretrained" and name in runs
+            ],
+        )
+        for arch in params.s2.archs
+    ]
+    timing = read_json(TIMING)
+    interleaved = regime(
+        "speed is timed side by side",
+        f"every regime timed in one process, interleaved, over {timing['repeats']} rounds",
+        timing["repeats"] >= 2,
+        runs,
     )
+    return apply_regimes(
+        accuracy, [*bases, *converged(runs, params.s2.train.epochs)]
+    ) + apply_regimes(timings(per_arch(register["timing"]), timing), [interleaved])
 
 
 def _s3(params: Params, register: dict) -> list[Claim]:
@@ -538,7 +679,11 @@ def adjust(records: list[Claim]) -> None:
     the most Holm's adjustment can ask of one claim (at ALPHA alone, a difference Holm set
     aside would seem to need fewer seeds than were run). In place."""
     for origin in ORIGINS:
-        family = [r for r in records if r["origin"] == origin and r["p_raw"] is not None]
+        family = [
+            r
+            for r in records
+            if r["origin"] == origin and r["p_raw"] is not None and r["verdict"] != NOT_TESTABLE
+        ]
         if not family:
             continue
         adjusted = multipletests([r["p_raw"] for r in family], alpha=ALPHA, method="holm")[1]
