@@ -524,7 +524,7 @@ def _s2(params: Params, register: dict) -> list[Claim]:
 
 
 def _s3(params: Params, register: dict) -> list[Claim]:
-    from dlrepro.experiments.s3_rnn import bleu_key
+    from dlrepro.experiments.s3_text_generation import bleu_key
 
     cfg = params.s3
     windows = load_runs("s3/airline", [f"window_{w}" for w in cfg.airline.windows])

@@ -127,18 +127,19 @@ def _s2(params: Params, args: argparse.Namespace) -> None:
 
 
 def _s3(params: Params, args: argparse.Namespace) -> None:
+    from dlrepro.experiments import s3_airline, s3_sentiment, s3_text_generation
     from dlrepro.experiments import s3_rnn as s3
 
     if args.action == "prepare":
         s3.prepare(params)
     elif args.action == "airline":
-        s3.train_airline(params, dry_run=args.dry_run)
+        s3_airline.train_airline(params, dry_run=args.dry_run)
     elif args.action == "sentiment":
         model = _named(args, "model", "s3 sentiment", "s3.sentiment.models")
-        s3.train_sentiment(params, model, dry_run=args.dry_run)
+        s3_sentiment.train_sentiment(params, model, dry_run=args.dry_run)
     elif args.action == "textgen":
         level = _named(args, "level", "s3 textgen", "s3.textgen.levels")
-        s3.train_language_model(params, level, dry_run=args.dry_run)
+        s3_text_generation.train_language_model(params, level, dry_run=args.dry_run)
     else:
         s3.make_figures(params)
 

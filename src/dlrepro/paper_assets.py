@@ -338,7 +338,7 @@ def _s3_config(params: Params) -> dict:
 
 
 def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
-    from dlrepro.experiments.s3_rnn import bleu_key
+    from dlrepro.experiments.s3_text_generation import bleu_key
 
     cfg = params.s3
     airline = read_json(RESULTS / "s3" / "airline.json")
