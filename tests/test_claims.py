@@ -159,7 +159,7 @@ def test_additions_are_marked_and_counted_apart(tmp_path, monkeypatch):
     table = claims_summary(summary)
     assert table[-2].startswith("| **All the report's** | **3** |")
     assert table[-1].startswith("| Our additions (not in the report) | 3 |")
-    tabular_row = claims.table([r for r in records if r["origin"] == "addition"])[2]
+    tabular_row = claims.table([r for r in records if r["origin"] == "addition"])[-1]
     assert "*(our addition)*" in tabular_row
 
 
@@ -196,3 +196,90 @@ def test_equal_checks_two_metrics_of_one_run():
     same = {"run": "pool", "metrics": ["probe_1", "probe_2"], "says": "same"}
     records = claims.equal([same, {**same, "run": "lstm"}], runs)
     assert [r["verdict"] for r in records] == ["holds", "fails"]
+
+
+def runs_with(**columns: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({name: seeds(*values) for name, values in columns.items()})
+
+
+def test_convergence_and_early_stopping_pass_and_fail_by_most_seeds():
+    runs = {
+        "settled": runs_with(best_epoch=[7, 10, 6], epochs=[10, 10, 9]),
+        "capped": runs_with(best_epoch=[10, 10, 6], epochs=[10, 10, 9]),
+    }
+    settled, capped = claims.converged(runs, cap=10)
+    assert settled["passed"] and not capped["passed"]  # best at the cap in 2 of 3 seeds
+    assert capped["runs"] == ["capped"] and "[10, 10, 6]" in capped["checked"]
+    stopped, _ = claims.stopped_early(runs, cap=10)
+    assert not stopped["passed"]  # only one seed of `settled` ended before the cap
+    assert claims.stopped_early({"s": runs_with(epochs=[8, 9, 10])}, cap=10)[0]["passed"]
+
+
+def test_a_failed_regime_makes_its_claims_not_testable_and_leaves_the_family():
+    def record(runs: list[str], p: float) -> dict:
+        return claims._record(
+            {"says": "x"},
+            "x",
+            claims.WELCH,
+            "holds",
+            p_raw=p,
+            effect_size=2.0,
+            n_seeds=[3, 3],
+            runs=runs,
+        )
+
+    records = [record(["a", "b"], 0.01), record(["b", "c"], 0.02), record(["c", "d"], 0.03)]
+    checks = [
+        claims.regime("a converges", "a check", True, ["a"]),
+        claims.regime("d converges", "d check", False, ["d"]),
+    ]
+    claims.apply_regimes(records, checks)
+    claims.adjust(records)
+    first, second, third = records
+    assert first["regime"] == [{"checked": "a check", "passed": True}]
+    assert second["regime"] == [] and second["verdict"] == "holds"
+    assert third["verdict"] == third["verdict_raw"] == claims.NOT_TESTABLE
+    assert third["not_testable_because"] == "not met: d check" and third["p_holm"] is None
+    assert first["p_holm"] == pytest.approx(0.02)  # Holm over two claims, not three
+    lines = claims.table(records)
+    assert "- ✓ a check" in lines and "- ✗ d check" in lines
+    assert claims.tally(records)["not_testable_here"] == 1
+
+
+@pytest.mark.parametrize(("accuracy", "passed"), [(0.9, True), (0.8, False)])
+def test_source_base_must_reach_the_floor(accuracy: float, passed: bool):
+    base = {"weights": "source_task", "source_test_acc": accuracy}
+    check = claims.source_base("vgg16", base, 0.85, ["vgg16_transfer"])
+    assert check["passed"] is passed and check["runs"] == ["vgg16_transfer"]
+    published = {"weights": "package", "source": {"dataset": "imagenet"}}
+    assert claims.source_base("effnet", published, 0.85, ["effnet_finetune"])["passed"]
+
+
+def test_history_measures_gap_loss_and_oscillation():
+    history = pd.DataFrame(
+        {
+            "seed": [0, 0, 0, 0],
+            "epoch": [1, 2, 3, 4],
+            "train_acc": [0.5, 0.7, 0.8, 0.9],
+            "val_acc": [0.5, 0.6, 0.7, 0.75],
+            "val_loss": [1.0, 0.6, 0.8, 0.4],  # second differences 0.6, -0.6
+        }
+    )
+    measured = claims.history_measures(history).loc[0]
+    assert measured["final_gap"] == pytest.approx(0.15)
+    assert measured["best_val_loss"] == pytest.approx(0.4)
+    assert measured["val_loss_roughness"] == pytest.approx(0.6)
+
+
+def test_text_measures_distinct_pairs_and_new_words():
+    samples = pd.DataFrame(
+        {
+            "seed": [0, 0],
+            "temperature": [0.2, 1.0],
+            "text": ["the the the the the", "the king zorblat is"],
+        }
+    )
+    measured = claims.text_measures(samples, {"the", "king", "is"}).loc[0]
+    assert measured["distinct_2_t0_2"] == pytest.approx(1 / 4)
+    assert measured["distinct_2_t1"] == pytest.approx(1.0)
+    assert measured["novel_words_t0_2"] == 0 and measured["novel_words_t1"] == pytest.approx(1 / 4)

@@ -35,6 +35,7 @@ moved) and claims.md (the whole register).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import statistics
@@ -51,7 +52,7 @@ from statsmodels.stats.weightstats import ttost_ind
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from dlrepro.config import Params
-from dlrepro.paths import PAPER, RESULTS
+from dlrepro.paths import PAPER, PREPARED, RESULTS
 from dlrepro.results import mean_std, read_json
 
 REGISTER = PAPER / "report_values.yaml"
@@ -523,24 +524,89 @@ def _s2(params: Params, register: dict) -> list[Claim]:
     ) + apply_regimes(timings(per_arch(register["timing"]), timing), [interleaved])
 
 
+def text_measures(samples: pd.DataFrame, train_words: set[str]) -> pd.DataFrame:
+    """Per seed and temperature (columns `<measure>_t<T>`, as `bleu_key` names them), means over
+    the generations of samples.csv: `distinct_2`, the share of a generation's word pairs that
+    are distinct (low: repetitive, predictable text), and `novel_words`, the share of its words
+    never seen in the training text."""
+    from dlrepro.data.sequences import lm_tokens
+
+    def measures(text: str) -> pd.Series:
+        words = lm_tokens(text, "word")
+        pairs = list(itertools.pairwise(words))
+        return pd.Series(
+            {
+                "distinct_2": len(set(pairs)) / len(pairs) if pairs else math.nan,
+                "novel_words": sum(w not in train_words for w in words) / len(words)
+                if words
+                else math.nan,
+            }
+        )
+
+    per_sample = samples[["seed", "temperature"]].join(samples["text"].apply(measures))
+    table = per_sample.groupby(["seed", "temperature"]).mean().unstack("temperature")
+    table.columns = [
+        f"{measure}_t{temperature:g}".replace(".", "_") for measure, temperature in table.columns
+    ]
+    return table
+
+
+def smoothest(claim: dict, forecasts: pd.DataFrame, windows: list[str]) -> Claim:
+    """'`run` gives the smoothest forecast': its seed-mean test forecast has the lowest mean
+    |second difference| of all windows (forecasts.csv keeps seed means only, so an exact
+    check on them, with no p-value)."""
+    test = forecasts[forecasts["split"] == "test"]
+    roughness = {w: test[f"{w}_mean"].diff().diff().abs().mean() for w in windows}
+    run = claim["run"]
+    others = min(r for w, r in roughness.items() if w != run)
+    checked = (
+        f"`{run}` seed-mean test forecast: mean |second difference| {roughness[run]:.3g}, "
+        f"below every other window's (lowest {others:.3g})"
+    )
+    verdict = "holds" if roughness[run] < others else "fails"
+    return _record(
+        claim, checked, "exact check", verdict, difference=roughness[run] - others, runs=windows
+    )
+
+
 def _s3(params: Params, register: dict) -> list[Claim]:
     from dlrepro.experiments.s3_text_generation import bleu_key
 
     cfg = params.s3
-    windows = load_runs("s3/airline", [f"window_{w}" for w in cfg.airline.windows])
+    window_names = [f"window_{w}" for w in cfg.airline.windows]
+    windows = load_runs("s3/airline", window_names)
     records = orderings(register["airline"], windows)
     records += similar(register["airline_similar"], windows)
+    if register["airline_smoothest"]["run"] in windows:
+        forecasts = pd.read_csv(RESULTS / "s3" / "airline" / "forecasts.csv")
+        records.append(smoothest(register["airline_smoothest"], forecasts, window_names))
+    records = apply_regimes(records, converged(windows, cfg.airline.train.epochs))
     sentiment = load_runs("s3", cfg.sentiment.models, prefix="sentiment_")
-    records += orderings(register["sentiment"], sentiment)
-    records += equal(register["same_score"], sentiment)
+    records += apply_regimes(
+        orderings(register["sentiment"], sentiment) + equal(register["same_score"], sentiment),
+        converged(sentiment, cfg.sentiment.train.epochs),
+    )
 
     # 3.3 gives no numbers: its statements become comparisons at the temperatures run.
     levels = list(cfg.textgen.levels)
-    textgen = load_runs("s3", levels, prefix="textgen_")
+    train_words = set(read_json(PREPARED / "s3" / "text" / "manifest.json")["train_words"])
+    textgen = {
+        level: run.join(
+            text_measures(
+                pd.read_csv(RESULTS / "s3" / f"textgen_{level}" / "samples.csv"), train_words
+            )
+        )
+        for level, run in load_runs("s3", levels, prefix="textgen_").items()
+    }
     temperatures = cfg.textgen.temperatures
     low, high = bleu_key("words", min(temperatures)), bleu_key("words", max(temperatures))
     one = bleu_key("words", 1.0 if 1.0 in temperatures else max(temperatures))
     says = register["textgen"]
+
+    def at(measure: str, key: str) -> str:
+        """The column of `measure` at the temperature of BLEU column `key`."""
+        return measure + key[len("bleu_words") :]
+
     claims = [
         {
             "higher": level,
@@ -548,6 +614,16 @@ def _s3(params: Params, register: dict) -> list[Claim]:
             "lower": level,
             "metric": high,
             "says": f"{says['falls_with_temperature']} ({level}-level)",
+        }
+        for level in levels
+    ]
+    claims += [
+        {
+            "higher": level,
+            "higher_metric": at("distinct_2", high),
+            "lower": level,
+            "metric": at("distinct_2", low),
+            "says": f"{says['predictable_when_cold']} ({level}-level)",
         }
         for level in levels
     ]
@@ -569,20 +645,51 @@ def _s3(params: Params, register: dict) -> list[Claim]:
             "says": says["char_units"],
         }
     )
-    return records + orderings(claims, textgen)
+    claims.append(
+        {
+            "higher": "char",
+            "lower": "word",
+            "metric": at("novel_words", one),
+            "says": says["new_words"],
+        }
+    )
+    return records + apply_regimes(
+        orderings(claims, textgen), converged(textgen, cfg.textgen.train.epochs)
+    )
+
+
+def _converging(register: dict, runs: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The runs the register's `regime: converge` list names (training runs; PCA has none)."""
+    return {name: runs[name] for name in register["regime"]["converge"] if name in runs}
 
 
 def _s4(params: Params, register: dict) -> list[Claim]:
     codes = load_runs("s4", params.s4.encoders, prefix="autoencoder_")
     denoise = load_runs("s4", params.s4.denoise.losses, prefix="denoise_")
-    return orderings(register["orderings"], codes) + orderings(register["denoise"], denoise)
+    return apply_regimes(
+        orderings(register["orderings"], codes),
+        converged(_converging(register, codes), params.s4.train.epochs),
+    ) + apply_regimes(
+        orderings(register["denoise"], denoise),
+        converged(_converging(register, denoise), params.s4.denoise.epochs),
+    )
 
 
 def _s5(params: Params, register: dict) -> list[Claim]:
-    generative = load_runs("s5", params.s5.models, prefix="generate_")
-    colourisers = load_runs("s5", params.s5.colourise.models, prefix="colourise_")
-    return orderings(register["orderings"], generative) + similar(
-        register["colourise"]["similar"], colourisers
+    cfg = params.s5
+    generative = load_runs("s5", cfg.models, prefix="generate_")
+    colourisers = load_runs("s5", cfg.colourise.models, prefix="colourise_")
+    cap = {"vae": cfg.vae_train.epochs, "gan": cfg.gan_train.epochs}
+    return apply_regimes(
+        orderings(register["orderings"], generative),
+        [
+            check
+            for name, run in _converging(register, generative).items()
+            for check in converged({name: run}, cap[cfg.models[name].kind])
+        ],
+    ) + apply_regimes(
+        similar(register["colourise"]["similar"], colourisers),
+        converged(_converging(register, colourisers), cfg.colourise.train.epochs),
     )
 
 
@@ -713,8 +820,15 @@ def evaluate(params: Params) -> list[Claim]:
     return records
 
 
+def verdict_key(verdict: str) -> str:
+    """A verdict as a key of summary.json and the paper's variables ('not_testable_here')."""
+    return verdict.replace(" ", "_")
+
+
 def tally(records: list[Claim]) -> dict[str, int]:
-    return {verdict: sum(r["verdict"] == verdict for r in records) for verdict in VERDICTS}
+    return {
+        verdict_key(verdict): sum(r["verdict"] == verdict for r in records) for verdict in VERDICTS
+    }
 
 
 def summarise(records: list[Claim]) -> dict:
@@ -751,21 +865,39 @@ def difference_cell(record: Claim) -> str:
     )
 
 
+def regime_lines(records: list[Claim]) -> list[str]:
+    """The regime checks these claims rest on, each once, met (✓) or not (✗), as a list."""
+    checks = {c["checked"]: c["passed"] for r in records for c in r["regime"]}
+    if not checks:
+        return ["Regime: no condition stated for these claims.", ""]
+    return [
+        "Regime (a claim resting on a check not met is not testable here):",
+        "",
+        *(f"- {'✓' if passed else '✗'} {checked}" for checked, passed in checks.items()),
+        "",
+    ]
+
+
 def table(records: list[Claim]) -> list[str]:
-    """A markdown table of claims: what the report says, how it is checked, the difference with
-    its CI, p raw and Holm-adjusted, the verdict (the raw one beside it where Holm changed it)
-    and, for an inconclusive ordering, the seeds it would need. Our additions are marked."""
+    """The regime lines of these claims, then a markdown table of them: what the report says,
+    how it is checked, the difference with its CI, p raw and Holm-adjusted, the verdict (the
+    raw one beside it where Holm changed it) and, for an inconclusive ordering, the seeds it
+    would need. Our additions are marked."""
     lines = [
+        *regime_lines(records),
         "| The report says | Checked as | Difference [95 % CI] | p (Holm) | Verdict "
         "| Seeds needed |",
         "|---|---|---:|---:|---|---|",
     ]
     for r in records:
         says = r["says"] + (" *(our addition)*" if r["origin"] == "addition" else "")
-        p = "—" if r["p_raw"] is None else f"{_number(r['p_raw'])} ({_number(r['p_holm'])})"
+        holm = "—" if r["p_holm"] is None else _number(r["p_holm"])  # None: not testable
+        p = "—" if r["p_raw"] is None else f"{_number(r['p_raw'])} ({holm})"
         verdict = r["verdict"]
         if r["verdict_raw"] != verdict:
             verdict += f" (raw: {r['verdict_raw']})"
+        if verdict == NOT_TESTABLE:
+            verdict += f" ({r['not_testable_because']})"
         needed = r["seeds_needed"]
         needed = f"≥ {needed} seeds" if isinstance(needed, int) else needed or ""
         lines.append(
@@ -778,7 +910,8 @@ RULE = (
     "Verdicts: orderings by Welch's t-test between runs (paired t-test within a run), "
     "similarity by TOST against the stated margin; the verdict shown is Holm-adjusted over "
     "the report's claims as one family and our additions as another (raw verdict in brackets "
-    "where the adjustment changed it). Exact checks, timing and tuning claims have no p-value."
+    "where the adjustment changed it). Exact checks, timing and tuning claims have no p-value. "
+    "A claim whose regime check fails is not testable here and leaves its family."
 )
 
 

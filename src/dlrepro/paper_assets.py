@@ -699,9 +699,15 @@ def claims_summary(counts: dict) -> list[str]:
     our additions apart (summary.json of `claims`)."""
 
     def cells(tally: dict[str, int]) -> list[str]:
-        return [str(sum(tally.values())), *(str(tally[v]) for v in claims.VERDICTS)]
+        return [
+            str(sum(tally.values())),
+            *(str(tally[claims.verdict_key(v)]) for v in claims.VERDICTS),
+        ]
 
-    lines = ["| Section | Claims | Hold | Fail | Inconclusive |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| Section | Claims | Hold | Fail | Inconclusive | Not testable here |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for section, (title, _) in claims.SECTIONS.items():
         lines.append(f"| {title} | " + " | ".join(cells(counts[section])) + " |")
     lines.append(
