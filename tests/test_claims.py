@@ -3,6 +3,7 @@ register's bookkeeping (missing seeds, censored measures, the report's claims ap
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -148,17 +149,22 @@ def test_additions_are_marked_and_counted_apart(tmp_path, monkeypatch):
             for metric in metrics[1:]:
                 runs[metric] = runs[metrics[0]]
             runs.to_csv(folder / "runs.csv", index=False)
+            returns = [offset + seed + e**0.5 for seed in range(3) for e in range(8)]
+            episodes = {"seed": np.repeat(range(3), 8), "episode": [*range(1, 9)] * 3}
+            pd.DataFrame({**episodes, "return": returns}).to_csv(folder / "episodes.csv")
     register = yaml.safe_load((REPO / "paper" / "report_values.yaml").read_text())
     records = [{"section": "s6", **r} for r in claims._s6(None, register["s6"])]
     claims.adjust(records)
     assert {r["origin"] for r in records if "(tabular)" in r["says"]} == {"addition"}
     assert {r["origin"] for r in records if "(dqn)" in r["says"]} == {"report"}
     summary = claims.summarise(records)
-    assert sum(summary["all"].values()) == sum(summary["s6"].values()) == 3
-    assert sum(summary["additions"]["all"].values()) == 3
+    assert sum(summary["all"].values()) == sum(summary["s6"].values()) == 4
+    assert sum(summary["additions"]["all"].values()) == 4
     table = claims_summary(summary)
-    assert table[-2].startswith("| **All the report's** | **3** |")
-    assert table[-1].startswith("| Our additions (not in the report) | 3 |")
+    assert table[-2].startswith("| **All the report's** | **4** |")
+    assert table[-1].startswith("| Our additions (not in the report) | 4 |")
+    plateau = next(r for r in records if r["says"].startswith("ε-greedy rises fast"))
+    assert plateau["test"] == claims.PAIRED and plateau["difference"] > 0  # √e flattens
     tabular_row = claims.table([r for r in records if r["origin"] == "addition"])[-1]
     assert "*(our addition)*" in tabular_row
 

@@ -43,6 +43,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 from scipy import stats
@@ -693,11 +694,29 @@ def _s5(params: Params, register: dict) -> list[Claim]:
     )
 
 
+def curve_gains(episodes: pd.DataFrame) -> pd.DataFrame:
+    """Per seed, from a run's per-episode returns (episodes.csv), cut into quarters: the rise
+    over the first half (`early_gain`: mean return of the second quarter minus the first) and
+    over the second (`late_gain`: fourth minus third). A rise that then plateaus has
+    early_gain > late_gain."""
+
+    def per_seed(seed: pd.DataFrame) -> pd.Series:
+        quarters = [q.mean() for q in np.array_split(seed.sort_values("episode")["return"], 4)]
+        return pd.Series(
+            {"early_gain": quarters[1] - quarters[0], "late_gain": quarters[3] - quarters[2]}
+        )
+
+    return episodes.groupby("seed")[["episode", "return"]].apply(per_seed)
+
+
 def _s6(params: Params, register: dict) -> list[Claim]:
     from dlrepro.experiments.s6_q_learning import POLICIES, run_name
 
     agents = ("tabular", "dqn")
-    runs = load_runs("s6", [run_name(a, p) for a in agents for p in POLICIES])
+    runs = {
+        name: run.join(curve_gains(pd.read_csv(RESULTS / "s6" / name / "episodes.csv")))
+        for name, run in load_runs("s6", [run_name(a, p) for a in agents for p in POLICIES]).items()
+    }
     per_agent = [
         {
             **claim,
