@@ -289,3 +289,40 @@ def test_text_measures_distinct_pairs_and_new_words():
     assert measured["distinct_2_t0_2"] == pytest.approx(1 / 4)
     assert measured["distinct_2_t1"] == pytest.approx(1.0)
     assert measured["novel_words_t0_2"] == 0 and measured["novel_words_t1"] == pytest.approx(1 / 4)
+
+
+@pytest.mark.parametrize(("floor", "passed"), [(2.0, True), (69.0, False)])
+def test_a_metric_is_calibrated_when_random_output_scores_below_half_the_ceiling(
+    floor: float, passed: bool
+):
+    from dlrepro.calibration import separates
+
+    points = {
+        "human": {"mean": 89.5},
+        "random_words": {"mean": floor},
+        "random_chars": {"mean": 1.0},
+        "separates": separates(89.5, floor),
+    }
+    check = claims.calibrated(
+        "BLEU on chars",
+        points,
+        "human",
+        ["random_words", "random_chars"],
+        runs=["char"],
+        metrics=["bleu_chars"],
+    )
+    assert check["passed"] is passed and f"at most {floor:.3g}" in check["checked"]
+    on_chars = claims._record(
+        {"says": "x"},
+        "x",
+        claims.WELCH,
+        "holds",
+        runs=["char"],
+        metrics=["bleu_chars_t1", "bleu_words_t1"],
+    )
+    on_words = claims._record(
+        {"says": "x"}, "x", claims.WELCH, "holds", runs=["char"], metrics=["bleu_words_t1"]
+    )
+    claims.apply_regimes([on_chars, on_words], [check])
+    assert (on_chars["verdict"] == claims.NOT_TESTABLE) is not passed
+    assert on_words["regime"] == [] and on_words["verdict"] == "holds"

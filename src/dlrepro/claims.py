@@ -58,6 +58,7 @@ from dlrepro.results import mean_std, read_json
 
 REGISTER = PAPER / "report_values.yaml"
 OUT = RESULTS / "claims"
+CALIBRATION = RESULTS / "calibration" / "calibration.json"  # written by dlrepro.calibration
 NOT_TESTABLE = "not testable here"
 VERDICTS = ("holds", "fails", "inconclusive", NOT_TESTABLE)
 ORIGINS = ("report", "addition")
@@ -216,7 +217,10 @@ def orderings(claims: list[dict], runs: dict[str, pd.DataFrame]) -> list[Claim]:
             if higher_metric == metric
             else f"`{claim['higher']}` {higher_metric} > `{claim['lower']}` {metric}"
         )
-        extras = {"runs": sorted({claim["higher"], claim["lower"]})}
+        extras = {
+            "runs": sorted({claim["higher"], claim["lower"]}),
+            "metrics": sorted({higher_metric, metric}),
+        }
         if "censored_unless" in claim:
             observed = claim["censored_unless"]
             counts = [f"{int(run[observed].sum())}/{len(run)}" for run in (higher, lower)]
@@ -372,11 +376,46 @@ def _n_classes(manifest: str) -> int:
 
 # Regimes: the conditions a section's claims rest on, checked on the same outputs ------------
 
-Regime = dict  # says, checked (with the observed value), passed, runs (whose claims rest on it)
+# says, checked (with the observed value), passed, runs (whose claims rest on it) and, for a
+# metric's calibration, metrics (the claims on metrics named so or so prefixed rest on it)
+Regime = dict
 
 
-def regime(says: str, checked: str, passed: bool, runs: Iterable[str]) -> Regime:
-    return {"says": says, "checked": checked, "passed": bool(passed), "runs": sorted(runs)}
+def regime(
+    says: str,
+    checked: str,
+    passed: bool,
+    runs: Iterable[str],
+    metrics: Iterable[str] | None = None,
+) -> Regime:
+    return {
+        "says": says,
+        "checked": checked,
+        "passed": bool(passed),
+        "runs": sorted(runs),
+        "metrics": None if metrics is None else list(metrics),
+    }
+
+
+def _rests_on(record: Claim, check: Regime) -> bool:
+    if not set(check["runs"]) & set(record["runs"]):
+        return False
+    return check["metrics"] is None or any(
+        metric.startswith(prefix)
+        for metric in record.get("metrics", [])
+        for prefix in check["metrics"]
+    )
+
+
+def calibrated(metric: str, points: dict, ceiling: str, floors: list[str], **where) -> Regime:
+    """Whether `metric` separates real from random output on the calibration stage's
+    `points`: the best floor below half the ceiling (see dlrepro.calibration)."""
+    floor = max(points[name]["mean"] for name in floors)
+    checked = (
+        f"{metric} calibrated: {ceiling.replace('_', ' ')} {points[ceiling]['mean']:.3g}, "
+        f"random output at most {floor:.3g} (below half the ceiling)"
+    )
+    return regime(f"{metric} is calibrated", checked, points["separates"], **where)
 
 
 def _most(flags: pd.Series) -> bool:
@@ -418,7 +457,7 @@ def apply_regimes(records: list[Claim], checks: list[Regime]) -> list[Claim]:
     check is not testable here: its verdict says so (the statistic stays recorded) and it
     leaves its Holm family (see `adjust`). In place; returns the records."""
     for record in records:
-        mine = [c for c in checks if set(c["runs"]) & set(record["runs"])]
+        mine = [c for c in checks if _rests_on(record, c)]
         record["regime"] += [{"checked": c["checked"], "passed": c["passed"]} for c in mine]
         failed = [c["checked"] for c in mine if not c["passed"]]
         if failed:
@@ -654,8 +693,20 @@ def _s3(params: Params, register: dict) -> list[Claim]:
             "says": says["new_words"],
         }
     )
+    bleu = read_json(CALIBRATION)["bleu"]
+    calibration = [
+        calibrated(
+            f"BLEU on {basis}",
+            bleu[basis],
+            "human",
+            ["random_words", "random_chars"],
+            runs=levels,
+            metrics=[f"bleu_{basis}"],
+        )
+        for basis in ("words", "chars")
+    ]
     return records + apply_regimes(
-        orderings(claims, textgen), converged(textgen, cfg.textgen.train.epochs)
+        orderings(claims, textgen), [*converged(textgen, cfg.textgen.train.epochs), *calibration]
     )
 
 
@@ -667,12 +718,20 @@ def _converging(register: dict, runs: dict[str, pd.DataFrame]) -> dict[str, pd.D
 def _s4(params: Params, register: dict) -> list[Claim]:
     codes = load_runs("s4", params.s4.encoders, prefix="autoencoder_")
     denoise = load_runs("s4", params.s4.denoise.losses, prefix="denoise_")
+    ssim = calibrated(
+        "SSIM",
+        read_json(CALIBRATION)["ssim"],
+        "clean",
+        ["uniform_noise"],
+        runs=denoise,
+        metrics=["test_ssim"],
+    )
     return apply_regimes(
         orderings(register["orderings"], codes),
         converged(_converging(register, codes), params.s4.train.epochs),
     ) + apply_regimes(
         orderings(register["denoise"], denoise),
-        converged(_converging(register, denoise), params.s4.denoise.epochs),
+        [*converged(_converging(register, denoise), params.s4.denoise.epochs), ssim],
     )
 
 
@@ -681,12 +740,23 @@ def _s5(params: Params, register: dict) -> list[Claim]:
     generative = load_runs("s5", cfg.models, prefix="generate_")
     colourisers = load_runs("s5", cfg.colourise.models, prefix="colourise_")
     cap = {"vae": cfg.vae_train.epochs, "gan": cfg.gan_train.epochs}
+    inception = calibrated(
+        "Inception Score",
+        read_json(CALIBRATION)["inception_score"],
+        "real_test_digits",
+        ["uniform_noise"],
+        runs=generative,
+        metrics=["inception_score"],
+    )
     return apply_regimes(
         orderings(register["orderings"], generative),
         [
-            check
-            for name, run in _converging(register, generative).items()
-            for check in converged({name: run}, cap[cfg.models[name].kind])
+            *(
+                check
+                for name, run in _converging(register, generative).items()
+                for check in converged({name: run}, cap[cfg.models[name].kind])
+            ),
+            inception,
         ],
     ) + apply_regimes(
         similar(register["colourise"]["similar"], colourisers),
