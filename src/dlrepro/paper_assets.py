@@ -298,6 +298,7 @@ def _s3_config(params: Params) -> dict:
         "sentiment": {
             "dataset": DATASET_NAMES[cfg.sentiment.dataset],
             **{f"n_{split}": n for split, n in sentiment["counts"].items()},
+            "test_percent": test_percent(sentiment["counts"]),
             "vocabulary_size": sentiment["vocabulary_size"],
             "max_len": cfg.sentiment.max_len,
             "mean_words": sentiment["mean_words"],
@@ -459,6 +460,7 @@ def _s4_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
         "config": {
             "dataset": DATASET_NAMES[cfg.dataset],
             **{f"n_{split}": n for split, n in manifest["counts"].items()},
+            "test_percent": test_percent(manifest["counts"]),
             "code_dim": cfg.code_dim,
             "mlp_hidden": ", ".join(map(str, cfg.mlp.hidden)),
             "mlp_dropout": cfg.mlp.dropout,
@@ -694,6 +696,40 @@ def source_notes(paper_dir: Path = PAPER, root: Path = Path(".")) -> dict[str, s
     return notes
 
 
+def test_percent(counts: dict[str, int]) -> int:
+    """The test split's share of a prepared data set's images or texts, in whole percent."""
+    return round(100 * counts["test"] / sum(counts.values()))
+
+
+def calibration_table(calibration: dict) -> list[str]:
+    """The calibration stage's ceilings and floors of BLEU, IS and SSIM as one table."""
+    bleu = calibration["bleu"]
+    inception, ssim = calibration["inception_score"], calibration["ssim"]
+
+    def yes(points: dict) -> str:
+        return "yes" if points["separates"] else "**no**"
+
+    def bleu_row(basis: str) -> str:
+        points = bleu[basis]
+        return (
+            f"| BLEU on {basis} (0–100) | human text (each prompt's held-out continuation) "
+            f"{points['human']['mean']:.1f} | random words {points['random_words']['mean']:.1f}; "
+            f"random characters {points['random_chars']['mean']:.1f} | {yes(points)} |"
+        )
+
+    return [
+        "| Metric | Ceiling: real data | Floor: uniform random output | Separates |",
+        "|---|---|---|---|",
+        bleu_row("words"),
+        bleu_row("chars"),
+        f"| Inception Score (1–10) | real test digits {inception['real_test_digits']['mean']:.2f} "
+        f"| uniform noise images {inception['uniform_noise']['mean']:.2f} | {yes(inception)} |",
+        f"| SSIM to the clean digit (0–1) | the clean digit {ssim['clean']['mean']:.3f}; the noisy "
+        f"input {ssim['noisy_input']['mean']:.3f} | uniform noise images "
+        f"{ssim['uniform_noise']['mean']:.3f} | {yes(ssim)} |",
+    ]
+
+
 def claims_summary(counts: dict) -> list[str]:
     """The paper's summary table: the report's claims per section and verdict, their total, and
     our additions apart (summary.json of `claims`)."""
@@ -738,6 +774,8 @@ def write_assets(params: Params) -> None:
         for name, lines in includes.items():
             (GENERATED / name).write_text("\n".join(lines) + "\n")
     (GENERATED / "claims_summary.md").write_text("\n".join(claims_summary(counts)) + "\n")
+    calibration = read_json(claims.CALIBRATION)
+    (GENERATED / "calibration.md").write_text("\n".join(calibration_table(calibration)) + "\n")
     (GENERATED / "provenance.md").write_text("\n".join(provenance(params)) + "\n")
     VARIABLES.write_text(
         "# Written by the paper_assets stage from DVC outputs; do not edit.\n"
