@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from scipy import stats
 
@@ -326,3 +327,24 @@ def test_a_metric_is_calibrated_when_random_output_scores_below_half_the_ceiling
     claims.apply_regimes([on_chars, on_words], [check])
     assert (on_chars["verdict"] == claims.NOT_TESTABLE) is not passed
     assert on_words["regime"] == [] and on_words["verdict"] == "holds"
+
+
+def test_a_claim_on_a_metric_the_runs_lack_is_not_testable_until_the_stage_reruns():
+    runs = {"unet": runs_with(test_mae=[0.1, 0.2]), "cgan": runs_with(colour_gap=[0.1, 0.2])}
+    unet, cgan = claims.measured(runs, "colour_gap", "s5_colourise")
+    assert not unet["passed"] and "re-run `dvc repro s5_colourise`" in unet["checked"]
+    assert cgan["passed"]
+    claim = {"higher": "unet", "lower": "cgan", "metric": "colour_gap", "says": "x"}
+    records = claims.apply_regimes(claims.orderings([claim], runs), [unet, cgan])
+    assert records[0]["verdict"] == claims.NOT_TESTABLE and records[0]["test"] == "not measured"
+
+
+def test_colourfulness_is_zero_for_grey_and_the_opponent_spread_for_colour():
+    from dlrepro.experiments.s5_generative import colourfulness
+
+    grey = torch.full((1, 3, 2, 2), 0.5)
+    assert colourfulness(grey).item() == 0
+    # red-green: +1 on two pixels, -1 on two (mean 0, std 1); yellow-blue: 0 everywhere
+    red = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    image = torch.stack([red, 1 - red, torch.full((2, 2), 0.5)]).unsqueeze(0)
+    assert colourfulness(image).item() == pytest.approx(1.0)

@@ -237,6 +237,9 @@ def orderings(claims: list[dict], runs: dict[str, pd.DataFrame]) -> list[Claim]:
                     )
                 )
                 continue
+        if higher_metric not in higher or metric not in lower:  # see `measured`
+            records.append(_record(claim, checked, "not measured", "inconclusive", **extras))
+            continue
         test = difference_test(
             higher[higher_metric], lower[metric], paired=claim["higher"] == claim["lower"]
         )
@@ -447,6 +450,22 @@ def stopped_early(runs: dict[str, pd.DataFrame], cap: int) -> list[Regime]:
             f"(epochs {run['epochs'].astype(int).tolist()})",
             _most(run["epochs"] < cap),
             [name],
+        )
+        for name, run in runs.items()
+    ]
+
+
+def measured(runs: dict[str, pd.DataFrame], metric: str, stage: str) -> list[Regime]:
+    """One check per run: its runs.csv has `metric` (results written before the stage
+    measured it have not: the claims on it are not testable until `stage` re-runs)."""
+    return [
+        regime(
+            f"`{name}` measured {metric}",
+            f"`{name}` runs.csv has {metric}"
+            + ("" if metric in run else f" (re-run `dvc repro {stage}`)"),
+            metric in run,
+            [name],
+            metrics=[metric],
         )
         for name, run in runs.items()
     ]
@@ -759,8 +778,12 @@ def _s5(params: Params, register: dict) -> list[Claim]:
             inception,
         ],
     ) + apply_regimes(
-        similar(register["colourise"]["similar"], colourisers),
-        converged(_converging(register, colourisers), cfg.colourise.train.epochs),
+        similar(register["colourise"]["similar"], colourisers)
+        + orderings(register["colourise"]["realistic"], colourisers),
+        [
+            *converged(_converging(register, colourisers), cfg.colourise.train.epochs),
+            *measured(colourisers, "colour_gap", "s5_colourise"),
+        ],
     )
 
 
