@@ -348,3 +348,10 @@ def test_colourfulness_is_zero_for_grey_and_the_opponent_spread_for_colour():
     red = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
     image = torch.stack([red, 1 - red, torch.full((2, 2), 0.5)]).unsqueeze(0)
     assert colourfulness(image).item() == pytest.approx(1.0)
+
+
+def test_equivalence_seeds_follow_the_normal_approximation():
+    # 2 σ² (z_0.95 + z_0.8)² / (margin − |d|)² = 2 · (1.6449 + 0.8416)² / 1² = 12.37 → 13
+    assert claims.equivalence_seeds_needed(0.5, 1.0, 1.5) == 13
+    assert claims.equivalence_seeds_needed(-2.0, 1.0, 1.5) == "no equivalence observed"
+    assert claims.equivalence_seeds_needed(0.5, None, 1.5) is None

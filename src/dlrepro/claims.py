@@ -13,10 +13,11 @@ level the params define. Claims are tested on the per-seed values of each run's 
 - similarity ('two runs give a similar value'): equivalence test (TOST) against the margin the
   register states for the claim. Holds when TOST's p < 0.05; fails when the 95 % interval of the
   difference lies wholly outside the margin (p: the t-test against the nearer margin);
-  inconclusive otherwise.
+  inconclusive otherwise, stating the seeds per run TOST would need (`equivalence_seeds_needed`).
 - censored measures (episodes to a return threshold: a seed that never reaches it records the
   episodes it ran): tested as an ordering only when every seed of both runs reached the
-  threshold, inconclusive otherwise, with the fraction of seeds that reached it.
+  threshold, inconclusive otherwise, with the fraction of seeds that reached it (more seeds do
+  not settle it: longer runs do).
 - exact checks (a run at chance, two metrics equal) compare means within a tolerance; claims on
   speed are judged on a timing stage's interleaved measurement (`timings`: one process, not
   seeds); the tuning questions combine two tests (`_tune`). None of these has a p-value.
@@ -68,7 +69,7 @@ POWER = 0.8
 NEGLIGIBLE_EFFECT = 0.05
 EQUAL_TOLERANCE = 1e-4
 CHANCE_TOLERANCE = 0.02
-WELCH, PAIRED = "Welch t", "paired t"
+WELCH, PAIRED, TOST = "Welch t", "paired t", "TOST (Welch)"
 Claim = dict  # a record: the fields of `_record`, plus extras of some kinds of claim
 
 
@@ -128,6 +129,14 @@ def _ttest(higher: pd.Series, lower: pd.Series, paired: bool):
     )
 
 
+def pooled_sd(first: pd.Series, second: pd.Series) -> float:
+    """The two runs' per-seed standard deviation, pooled."""
+    pooled = ((len(first) - 1) * first.var() + (len(second) - 1) * second.var()) / (
+        len(first) + len(second) - 2
+    )
+    return math.sqrt(pooled)
+
+
 def difference_test(higher: pd.Series, lower: pd.Series, paired: bool) -> dict:
     """Mean of `higher` − mean of `lower` over seeds, its 95 % CI and the two-sided p: Welch's
     t-test (with its own degrees of freedom, `df`), or paired, the t-test of the per-seed
@@ -138,10 +147,7 @@ def difference_test(higher: pd.Series, lower: pd.Series, paired: bool) -> dict:
     if paired:  # d_z: the mean per-seed difference in standard deviations of the differences
         effect = (higher - lower).mean() / (higher - lower).std()
     else:  # the difference in pooled per-seed standard deviations
-        pooled = ((len(higher) - 1) * higher.var() + (len(lower) - 1) * lower.var()) / (
-            len(higher) + len(lower) - 2
-        )
-        effect = (higher.mean() - lower.mean()) / math.sqrt(pooled)
+        effect = (higher.mean() - lower.mean()) / pooled_sd(higher, lower)
     return {
         "test": PAIRED if paired else WELCH,
         "difference": _finite(higher.mean() - lower.mean()),
@@ -200,6 +206,22 @@ def seeds_needed(effect_size: float | None, paired: bool, alpha: float = ALPHA) 
     return 2 if math.isnan(n) else math.ceil(n)
 
 
+def equivalence_seeds_needed(
+    difference: float | None, spread: float | None, margin: float, alpha: float = ALPHA
+) -> int | str | None:
+    """Seeds per run for TOST to show |difference| < margin with POWER at `alpha`, given the
+    observed difference and pooled per-seed spread (the normal approximation of Chow, Shao and
+    Wang, Sample Size Calculations in Clinical Research, 2008: n = 2 σ² (z₁₋α + z_power)² /
+    (margin − |difference|)²), rounded up; 'no equivalence observed' when the difference is
+    at or beyond the margin; None with no spread to size it by."""
+    if difference is None or spread is None:
+        return None
+    if abs(difference) >= margin:
+        return "no equivalence observed"
+    z = stats.norm.ppf(1 - alpha) + stats.norm.ppf(POWER)
+    return math.ceil(2 * (spread * z / (margin - abs(difference))) ** 2)
+
+
 def orderings(claims: list[dict], runs: dict[str, pd.DataFrame]) -> list[Claim]:
     """'A > B on metric' claims whose two runs params.yaml defines (an ablation may drop some).
     `higher_metric` compares two metrics of runs (often one run's two probe scores); a claim on
@@ -233,6 +255,7 @@ def orderings(claims: list[dict], runs: dict[str, pd.DataFrame]) -> list[Claim]:
                         checked,
                         "censored: not every seed reached the threshold",
                         "inconclusive",
+                        seeds_needed="longer runs, not more seeds (censored)",
                         **extras,
                     )
                 )
@@ -279,13 +302,16 @@ def similar(claims: list[dict], runs: dict[str, pd.DataFrame]) -> list[Claim]:
         test = equivalence_test(runs[first][metric], runs[second][metric], margin)
         direction = test.pop("direction")
         test.pop("effect_size")  # sizes an ordering's seeds; an equivalence margin is no effect
+        test["spread"] = _finite(
+            pooled_sd(*_seeds(runs[first][metric], runs[second][metric], False))
+        )
         checked = f"`{first}` ≈ `{second}` on {metric} within ±{margin:g}"
         records.append(
             _record(
                 claim,
                 checked,
                 verdict=_decide(direction, test["p_raw"]),
-                **test | {"test": "TOST (Welch)", "margin": margin, "runs": sorted(claim["runs"])},
+                **test | {"test": TOST, "margin": margin, "runs": sorted(claim["runs"])},
             )
         )
     return records
@@ -909,16 +935,23 @@ def adjust(records: list[Claim]) -> None:
         for record, p in zip(family, adjusted, strict=True):
             record["p_holm"] = float(p)
             record["verdict"] = record["verdict_raw"] if p < ALPHA else "inconclusive"
-            if record["verdict"] == "inconclusive" and record["test"] in (WELCH, PAIRED):
+            if record["verdict"] != "inconclusive":
+                continue
+            if record["test"] in (WELCH, PAIRED):
                 needed = seeds_needed(
                     record["effect_size"], record["test"] == PAIRED, alpha=ALPHA / len(family)
                 )
-                # The power analysis assumes equal spreads (Welch's df can be far lower): where
-                # it asks no more seeds than were run, these did not settle it, so at least one
-                # more.
-                if isinstance(needed, int):
-                    needed = max(needed, max(record["n_seeds"]) + 1)
-                record["seeds_needed"] = needed
+            elif record["test"] == TOST:
+                needed = equivalence_seeds_needed(
+                    record["difference"], record["spread"], record["margin"], ALPHA / len(family)
+                )
+            else:
+                continue
+            # The power analysis assumes equal spreads (Welch's df can be far lower): where it
+            # asks no more seeds than were run, these did not settle it, so at least one more.
+            if isinstance(needed, int):
+                needed = max(needed, max(record["n_seeds"]) + 1)
+            record["seeds_needed"] = needed
 
 
 def evaluate(params: Params) -> list[Claim]:
