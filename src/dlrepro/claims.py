@@ -850,6 +850,7 @@ def _s6(params: Params, register: dict) -> list[Claim]:
     return orderings(per_agent, runs)
 
 
+NO_SHORTFALL = "no shortfall observed"
 OUTCOMES = {
     "holds": "tuning removes the shortfall, so the explanation holds",
     "fails": "the shortfall survives tuning, so these hyperparameters do not explain it",
@@ -876,6 +877,8 @@ def _tune(params: Params, register: dict) -> list[Claim]:
 
             def short(run: pd.Series, n_classes: int = n_classes) -> bool:
                 return at_chance(run.mean(), n_classes)
+
+            needed = NO_SHORTFALL  # inconclusive only when the run is not at chance
         else:
             label = question["reference"]
             reference_run = load_runs(spec.section, [label])[label][metric]
@@ -884,6 +887,14 @@ def _tune(params: Params, register: dict) -> list[Claim]:
 
             def short(run: pd.Series, ref: pd.Series = reference_run) -> bool:
                 return ordering_verdict(difference_test(run, ref, paired=False)) == "fails"
+
+            # the seeds that would show the setting's observed shortfall, if it has one, at ALPHA
+            shortfall = difference_test(setting, reference_run, paired=False)
+            needed = NO_SHORTFALL
+            if shortfall["difference"] is not None and shortfall["difference"] < 0:
+                needed = seeds_needed(shortfall["effect_size"], paired=False)
+                if isinstance(needed, int):
+                    needed = max(needed, len(setting) + 1)
 
         verdict = "inconclusive" if not short(setting) else "fails" if short(tuned) else "holds"
         checked = f"`{spec.condition}` short of {label} on {metric}, and still after tuning"
@@ -900,6 +911,7 @@ def _tune(params: Params, register: dict) -> list[Claim]:
                 setting=mean_std(setting.tolist()),
                 tuned=mean_std(tuned.tolist()),
                 outcome=OUTCOMES[verdict],
+                seeds_needed=needed if verdict == "inconclusive" else None,
             )
         )
     return records
