@@ -258,6 +258,10 @@ def test_source_base_must_reach_the_floor(accuracy: float, passed: bool):
     base = {"weights": "source_task", "source_test_acc": accuracy}
     check = claims.source_base("vgg16", base, 0.85, ["vgg16_transfer"])
     assert check["passed"] is passed and check["runs"] == ["vgg16_transfer"]
+    capped = base | {"best_epoch": 15, "epoch_cap": 15}
+    assert not claims.source_base("vgg16", capped, 0.85, ["vgg16_transfer"])["passed"]
+    settled = base | {"best_epoch": 9, "epoch_cap": 15}
+    assert claims.source_base("vgg16", settled, 0.85, ["x"])["passed"] is passed
     published = {"weights": "package", "source": {"dataset": "imagenet"}}
     assert claims.source_base("effnet", published, 0.85, ["effnet_finetune"])["passed"]
 

@@ -553,13 +553,18 @@ def _s1(params: Params, register: dict) -> list[Claim]:
 def source_base(arch: str, base: dict, floor: float, on_base: list[str]) -> Regime:
     """Whether `arch`'s base (its pretrain stage's record) is a real pretrained network:
     published weights, or a base trained on the source task that reaches the source accuracy
-    `floor`. Covers the runs `on_base` that start from it."""
+    `floor` (and, where the record has them, whose best epoch came before the epoch cap).
+    Covers the runs `on_base` that start from it."""
     if base["weights"] != "source_task":
         checked = f"{arch} starts from published {base['source']['dataset']} weights"
         return regime(f"the {arch} base is pretrained", checked, True, on_base)
     accuracy = base["source_test_acc"]
     checked = f"{arch} base's source-task test accuracy {accuracy:.3f} at least {floor:g}"
-    return regime(f"the {arch} base is pretrained", checked, accuracy >= floor, on_base)
+    passed = accuracy >= floor
+    if "epoch_cap" in base:  # the pretrain stage records how its training ended
+        checked += f", best epoch {base['best_epoch']} before the cap of {base['epoch_cap']}"
+        passed = passed and base["best_epoch"] < base["epoch_cap"]
+    return regime(f"the {arch} base is pretrained", checked, passed, on_base)
 
 
 def _s2(params: Params, register: dict) -> list[Claim]:
