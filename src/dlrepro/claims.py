@@ -633,7 +633,8 @@ def text_measures(samples: pd.DataFrame, train_words: set[str]) -> pd.DataFrame:
             }
         )
 
-    per_sample = samples[["seed", "temperature"]].join(samples["text"].apply(measures))
+    texts = samples["text"].fillna("")  # an empty generation reads back as NaN
+    per_sample = samples[["seed", "temperature"]].join(texts.apply(measures))
     table = per_sample.groupby(["seed", "temperature"]).mean().unstack("temperature")
     table.columns = [
         f"{measure}_t{temperature:g}".replace(".", "_") for measure, temperature in table.columns
