@@ -359,3 +359,16 @@ def test_equivalence_seeds_follow_the_normal_approximation():
     assert claims.equivalence_seeds_needed(0.5, 1.0, 1.5) == 13
     assert claims.equivalence_seeds_needed(-2.0, 1.0, 1.5) == "no equivalence observed"
     assert claims.equivalence_seeds_needed(0.5, None, 1.5) is None
+
+
+@pytest.mark.parametrize(
+    ("gaps", "passed"), [((0.08, 0.06, 0.07), True), ((0.02, 0.06, 0.01), False)]
+)
+def test_the_baseline_overfits_when_its_last_epoch_gap_exceeds_the_margin(gaps, passed: bool):
+    check = claims.overfits("baseline", seeds(*gaps), 0.05, ["baseline", "dropout"])
+    assert check["passed"] is passed and check["runs"] == ["baseline", "dropout"]
+
+
+@pytest.mark.parametrize(("repeats", "passed"), [(5, True), (1, False)])
+def test_timing_needs_two_interleaved_rounds(repeats: int, passed: bool):
+    assert claims.interleaved({"repeats": repeats}, ["a", "b"])["passed"] is passed

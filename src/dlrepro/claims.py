@@ -497,6 +497,29 @@ def measured(runs: dict[str, pd.DataFrame], metric: str, stage: str) -> list[Reg
     ]
 
 
+def overfits(run: str, final_gap: pd.Series, margin: float, claims_on: list[str]) -> Regime:
+    """Whether `run` overfits: its mean train − validation accuracy at the last epoch (per seed,
+    `history_measures`) exceeds `margin`. Covers the runs whose claims need it (`claims_on`)."""
+    return regime(
+        f"`{run}` overfits",
+        f"`{run}` train − validation accuracy at the last epoch {final_gap.mean():.3f} "
+        f"(mean of {len(final_gap)} seeds) above {margin:g}",
+        final_gap.mean() > margin,
+        claims_on,
+    )
+
+
+def interleaved(timing: dict, runs: Iterable[str]) -> Regime:
+    """Whether the timing stage timed the regimes side by side over two rounds or more (one
+    round cannot tell a difference from the machine's load changing)."""
+    return regime(
+        "speed is timed side by side",
+        f"every regime timed in one process, interleaved, over {timing['repeats']} rounds",
+        timing["repeats"] >= 2,
+        runs,
+    )
+
+
 def apply_regimes(records: list[Claim], checks: list[Regime]) -> list[Claim]:
     """Record on each claim the checks of the regimes its runs rest on. A claim with a failed
     check is not testable here: its verdict says so (the statistic stays recorded) and it
@@ -538,14 +561,12 @@ def _s1(params: Params, register: dict) -> list[Claim]:
     }
     n_classes = _n_classes("data/prepared/s1/manifest.json")
     records = orderings(register["orderings"], runs) + chance(register["chance"], runs, n_classes)
-    overfits = register["regime"]["overfits"]
-    gap = runs[overfits["run"]]["final_gap"]
-    baseline_overfits = regime(
-        "the baseline overfits",
-        f"`{overfits['run']}` train − validation accuracy at the last epoch "
-        f"{gap.mean():.3f} (mean of {len(gap)} seeds) above {overfits['margin']:g}",
-        gap.mean() > overfits["margin"],
-        [name for name in overfits["claims_on"] if name in runs],
+    spec = register["regime"]["overfits"]
+    baseline_overfits = overfits(
+        spec["run"],
+        runs[spec["run"]]["final_gap"],
+        spec["margin"],
+        [name for name in spec["claims_on"] if name in runs],
     )
     return apply_regimes(records, [baseline_overfits, *stopped_early(runs, params.s1.train.epochs)])
 
@@ -603,15 +624,9 @@ def _s2(params: Params, register: dict) -> list[Claim]:
         for arch in params.s2.archs
     ]
     timing = read_json(TIMING)
-    interleaved = regime(
-        "speed is timed side by side",
-        f"every regime timed in one process, interleaved, over {timing['repeats']} rounds",
-        timing["repeats"] >= 2,
-        runs,
-    )
     return apply_regimes(
         accuracy, [*bases, *converged(runs, params.s2.train.epochs)]
-    ) + apply_regimes(timings(per_arch(register["timing"]), timing), [interleaved])
+    ) + apply_regimes(timings(per_arch(register["timing"]), timing), [interleaved(timing, runs)])
 
 
 def text_measures(samples: pd.DataFrame, train_words: set[str]) -> pd.DataFrame:
