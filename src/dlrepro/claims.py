@@ -28,6 +28,14 @@ in Section 6), so that checking more than the report asked never weakens its own
 `verdict_raw` is each claim's verdict at p < 0.05 on its own; `verdict`, the one reported and
 counted, stands only when the Holm-adjusted p < 0.05 (in the same direction), else inconclusive.
 
+Each section's claims rest on a regime, which the register states and the outputs are checked
+for (`regime`): a baseline that overfits and runs ended by early stopping (Section 1), a base
+that learned its source task and regimes that converge (2), trained runs that converge (3-5),
+metrics that separate real from random output (the calibration stage's BLEU, IS and SSIM),
+speed timed side by side. Each claim records the checks its runs rest on (`regime`); one whose
+check fails is "not testable here" (`not_testable_because`), keeps its statistic and leaves
+its Holm family.
+
 Writes results/claims/: claims.json (one record per claim, the fields of `_record` plus
 extras), summary.json (verdict counts of the report's claims per section and over `all`, and
 of our `additions` apart; a DVC metric, so `dvc metrics diff` shows which verdicts a change
