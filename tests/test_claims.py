@@ -3,8 +3,10 @@ register's bookkeeping (missing seeds, censored measures, the report's claims ap
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from scipy import stats
 
@@ -151,18 +153,23 @@ def test_additions_are_marked_and_counted_apart(tmp_path, monkeypatch):
             for metric in metrics[1:]:
                 runs[metric] = runs[metrics[0]]
             runs.to_csv(folder / "runs.csv", index=False)
+            returns = [offset + seed + e**0.5 for seed in range(3) for e in range(8)]
+            episodes = {"seed": np.repeat(range(3), 8), "episode": [*range(1, 9)] * 3}
+            pd.DataFrame({**episodes, "return": returns}).to_csv(folder / "episodes.csv")
     register = yaml.safe_load((REPO / "paper" / "report_values.yaml").read_text())
     records = [{"section": "s6", **r} for r in claims._s6(None, register["s6"])]
     claims.adjust(records)
     assert {r["origin"] for r in records if "(tabular)" in r["says"]} == {"addition"}
     assert {r["origin"] for r in records if "(dqn)" in r["says"]} == {"report"}
     summary = claims.summarise(records)
-    assert sum(summary["all"].values()) == sum(summary["s6"].values()) == 3
-    assert sum(summary["additions"]["all"].values()) == 3
+    assert sum(summary["all"].values()) == sum(summary["s6"].values()) == 4
+    assert sum(summary["additions"]["all"].values()) == 4
     table = claims_summary(summary)
-    assert table[-2].startswith("| **All the report's** | **3** |")
-    assert table[-1].startswith("| Our additions (not in the report) | 3 |")
-    tabular_row = claims.table([r for r in records if r["origin"] == "addition"])[2]
+    assert table[-2].startswith("| **All the report's** | **4** |")
+    assert table[-1].startswith("| Our additions (not in the report) | 4 |")
+    plateau = next(r for r in records if r["says"].startswith("ε-greedy rises fast"))
+    assert plateau["test"] == claims.PAIRED and plateau["difference"] > 0  # √e flattens
+    tabular_row = claims.table([r for r in records if r["origin"] == "addition"])[-1]
     assert "*(our addition)*" in tabular_row
 
 
@@ -253,3 +260,172 @@ def test_timing_claims_read_the_interleaved_ratio(
     assert "interleaved" in slower["measurement"] and "3 rounds" in slower["measurement"]
     assert timed["transfer is slower (VGG-16)"]["verdict"] == transfer_slower
     assert f"| {finetune_slower} |" in claims.table([slower])[-1]
+
+
+def runs_with(**columns: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({name: seeds(*values) for name, values in columns.items()})
+
+
+def test_convergence_and_early_stopping_pass_and_fail_by_most_seeds():
+    runs = {
+        "settled": runs_with(best_epoch=[7, 10, 6], epochs=[10, 10, 9]),
+        "capped": runs_with(best_epoch=[10, 10, 6], epochs=[10, 10, 9]),
+    }
+    settled, capped = claims.converged(runs, cap=10)
+    assert settled["passed"] and not capped["passed"]  # best at the cap in 2 of 3 seeds
+    assert capped["runs"] == ["capped"] and "[10, 10, 6]" in capped["checked"]
+    stopped, _ = claims.stopped_early(runs, cap=10)
+    assert not stopped["passed"]  # only one seed of `settled` ended before the cap
+    assert claims.stopped_early({"s": runs_with(epochs=[8, 9, 10])}, cap=10)[0]["passed"]
+
+
+def test_a_failed_regime_makes_its_claims_not_testable_and_leaves_the_family():
+    def record(runs: list[str], p: float) -> dict:
+        return claims._record(
+            {"says": "x"},
+            "x",
+            claims.WELCH,
+            "holds",
+            p_raw=p,
+            effect_size=2.0,
+            n_seeds=[3, 3],
+            runs=runs,
+        )
+
+    records = [record(["a", "b"], 0.01), record(["b", "c"], 0.02), record(["c", "d"], 0.03)]
+    checks = [
+        claims.regime("a converges", "a check", True, ["a"]),
+        claims.regime("d converges", "d check", False, ["d"]),
+    ]
+    claims.apply_regimes(records, checks)
+    claims.adjust(records)
+    first, second, third = records
+    assert first["regime"] == [{"checked": "a check", "passed": True}]
+    assert second["regime"] == [] and second["verdict"] == "holds"
+    assert third["verdict"] == third["verdict_raw"] == claims.NOT_TESTABLE
+    assert third["not_testable_because"] == "not met: d check" and third["p_holm"] is None
+    assert first["p_holm"] == pytest.approx(0.02)  # Holm over two claims, not three
+    lines = claims.table(records)
+    assert "- ✓ a check" in lines and "- ✗ d check" in lines
+    assert claims.tally(records)["not_testable_here"] == 1
+
+
+@pytest.mark.parametrize(("accuracy", "passed"), [(0.9, True), (0.8, False)])
+def test_source_base_must_reach_the_floor(accuracy: float, passed: bool):
+    base = {"weights": "source_task", "source_test_acc": accuracy}
+    check = claims.source_base("vgg16", base, 0.85, ["vgg16_transfer"])
+    assert check["passed"] is passed and check["runs"] == ["vgg16_transfer"]
+    capped = base | {"best_epoch": 15, "epoch_cap": 15}
+    assert not claims.source_base("vgg16", capped, 0.85, ["vgg16_transfer"])["passed"]
+    settled = base | {"best_epoch": 9, "epoch_cap": 15}
+    assert claims.source_base("vgg16", settled, 0.85, ["x"])["passed"] is passed
+    published = {"weights": "package", "source": {"dataset": "imagenet"}}
+    assert claims.source_base("effnet", published, 0.85, ["effnet_finetune"])["passed"]
+
+
+def test_history_measures_gap_loss_and_oscillation():
+    history = pd.DataFrame(
+        {
+            "seed": [0, 0, 0, 0],
+            "epoch": [1, 2, 3, 4],
+            "train_acc": [0.5, 0.7, 0.8, 0.9],
+            "val_acc": [0.5, 0.6, 0.7, 0.75],
+            "val_loss": [1.0, 0.6, 0.8, 0.4],  # second differences 0.6, -0.6
+        }
+    )
+    measured = claims.history_measures(history).loc[0]
+    assert measured["final_gap"] == pytest.approx(0.15)
+    assert measured["best_val_loss"] == pytest.approx(0.4)
+    assert measured["val_loss_roughness"] == pytest.approx(0.6)
+
+
+def test_text_measures_distinct_pairs_and_new_words():
+    samples = pd.DataFrame(
+        {
+            "seed": [0, 0],
+            "temperature": [0.2, 1.0],
+            "text": ["the the the the the", "the king zorblat is"],
+        }
+    )
+    measured = claims.text_measures(samples, {"the", "king", "is"}).loc[0]
+    assert measured["distinct_2_t0_2"] == pytest.approx(1 / 4)
+    assert measured["distinct_2_t1"] == pytest.approx(1.0)
+    assert measured["novel_words_t0_2"] == 0 and measured["novel_words_t1"] == pytest.approx(1 / 4)
+
+
+@pytest.mark.parametrize(("floor", "passed"), [(2.0, True), (69.0, False)])
+def test_a_metric_is_calibrated_when_random_output_scores_below_half_the_ceiling(
+    floor: float, passed: bool
+):
+    from dlrepro.calibration import separates
+
+    points = {
+        "human": {"mean": 89.5},
+        "random_words": {"mean": floor},
+        "random_chars": {"mean": 1.0},
+        "separates": separates(89.5, floor),
+    }
+    check = claims.calibrated(
+        "BLEU on chars",
+        points,
+        "human",
+        ["random_words", "random_chars"],
+        runs=["char"],
+        metrics=["bleu_chars"],
+    )
+    assert check["passed"] is passed and f"at most {floor:.3g}" in check["checked"]
+    on_chars = claims._record(
+        {"says": "x"},
+        "x",
+        claims.WELCH,
+        "holds",
+        runs=["char"],
+        metrics=["bleu_chars_t1", "bleu_words_t1"],
+    )
+    on_words = claims._record(
+        {"says": "x"}, "x", claims.WELCH, "holds", runs=["char"], metrics=["bleu_words_t1"]
+    )
+    claims.apply_regimes([on_chars, on_words], [check])
+    assert (on_chars["verdict"] == claims.NOT_TESTABLE) is not passed
+    assert on_words["regime"] == [] and on_words["verdict"] == "holds"
+
+
+def test_a_claim_on_a_metric_the_runs_lack_is_not_testable_until_the_stage_reruns():
+    runs = {"unet": runs_with(test_mae=[0.1, 0.2]), "cgan": runs_with(colour_gap=[0.1, 0.2])}
+    unet, cgan = claims.measured(runs, "colour_gap", "s5_colourise")
+    assert not unet["passed"] and "re-run `dvc repro s5_colourise`" in unet["checked"]
+    assert cgan["passed"]
+    claim = {"higher": "unet", "lower": "cgan", "metric": "colour_gap", "says": "x"}
+    records = claims.apply_regimes(claims.orderings([claim], runs), [unet, cgan])
+    assert records[0]["verdict"] == claims.NOT_TESTABLE and records[0]["test"] == "not measured"
+
+
+def test_colourfulness_is_zero_for_grey_and_the_opponent_spread_for_colour():
+    from dlrepro.experiments.s5_generative import colourfulness
+
+    grey = torch.full((1, 3, 2, 2), 0.5)
+    assert colourfulness(grey).item() == 0
+    # red-green: +1 on two pixels, -1 on two (mean 0, std 1); yellow-blue: 0 everywhere
+    red = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    image = torch.stack([red, 1 - red, torch.full((2, 2), 0.5)]).unsqueeze(0)
+    assert colourfulness(image).item() == pytest.approx(1.0)
+
+
+def test_equivalence_seeds_follow_the_normal_approximation():
+    # 2 σ² (z_0.95 + z_0.8)² / (margin − |d|)² = 2 · (1.6449 + 0.8416)² / 1² = 12.37 → 13
+    assert claims.equivalence_seeds_needed(0.5, 1.0, 1.5) == 13
+    assert claims.equivalence_seeds_needed(-2.0, 1.0, 1.5) == "no equivalence observed"
+    assert claims.equivalence_seeds_needed(0.5, None, 1.5) is None
+
+
+@pytest.mark.parametrize(
+    ("gaps", "passed"), [((0.08, 0.06, 0.07), True), ((0.02, 0.06, 0.01), False)]
+)
+def test_the_baseline_overfits_when_its_last_epoch_gap_exceeds_the_margin(gaps, passed: bool):
+    check = claims.overfits("baseline", seeds(*gaps), 0.05, ["baseline", "dropout"])
+    assert check["passed"] is passed and check["runs"] == ["baseline", "dropout"]
+
+
+@pytest.mark.parametrize(("repeats", "passed"), [(5, True), (1, False)])
+def test_timing_needs_two_interleaved_rounds(repeats: int, passed: bool):
+    assert claims.interleaved({"repeats": repeats}, ["a", "b"])["passed"] is passed

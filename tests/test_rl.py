@@ -4,7 +4,12 @@ import pytest
 
 from dlrepro.experiments.s6_q_learning import summarise_seed
 from dlrepro.rl.dqn import train_dqn
-from dlrepro.rl.policies import decayed_epsilon, select_action, softmax_probabilities
+from dlrepro.rl.policies import (
+    decayed_epsilon,
+    greedy_action,
+    select_action,
+    softmax_probabilities,
+)
 from dlrepro.rl.tabular import greedy_table_return, q_update, train_tabular
 
 
@@ -119,3 +124,12 @@ def test_section_6_dry_run_trains_a_few_steps_and_writes_nothing(project, agent,
 
     assert s6_q_learning.run(validate(smoke_params()), agent, policy, dry_run=True) is None
     assert not (project / "results").exists()
+
+
+def test_greedy_ties_are_broken_at_random_and_a_single_best_draws_nothing():
+    rng = np.random.default_rng(0)
+    picks = {greedy_action(np.zeros(4), rng) for _ in range(200)}
+    assert picks == {0, 1, 2, 3}
+    untouched, used = np.random.default_rng(1), np.random.default_rng(1)
+    assert greedy_action(np.array([0.1, 0.3, 0.2]), used) == 1
+    assert used.random() == untouched.random()  # no draw without a tie: the DQN's stream holds

@@ -13,10 +13,11 @@ level the params define. Claims are tested on the per-seed values of each run's 
 - similarity ('two runs give a similar value'): equivalence test (TOST) against the margin the
   register states for the claim. Holds when TOST's p < 0.05; fails when the 95 % interval of the
   difference lies wholly outside the margin (p: the t-test against the nearer margin);
-  inconclusive otherwise.
+  inconclusive otherwise, stating the seeds per run TOST would need (`equivalence_seeds_needed`).
 - censored measures (episodes to a return threshold: a seed that never reaches it records the
   episodes it ran): tested as an ordering only when every seed of both runs reached the
-  threshold, inconclusive otherwise, with the fraction of seeds that reached it.
+  threshold, inconclusive otherwise, with the fraction of seeds that reached it (more seeds do
+  not settle it: longer runs do).
 - exact checks (a run at chance, two metrics equal) compare means within a tolerance; claims on
   speed are judged on a timing stage's interleaved measurement (`timings`: one process, not
   seeds); the tuning questions combine two tests (`_tune`). None of these has a p-value.
@@ -27,6 +28,14 @@ in Section 6), so that checking more than the report asked never weakens its own
 `verdict_raw` is each claim's verdict at p < 0.05 on its own; `verdict`, the one reported and
 counted, stands only when the Holm-adjusted p < 0.05 (in the same direction), else inconclusive.
 
+Each section's claims rest on a regime, which the register states and the outputs are checked
+for (`regime`): a baseline that overfits and runs ended by early stopping (Section 1), a base
+that learned its source task and regimes that converge (2), trained runs that converge (3-5),
+metrics that separate real from random output (the calibration stage's BLEU, IS and SSIM),
+speed timed side by side. Each claim records the checks its runs rest on (`regime`); one whose
+check fails is "not testable here" (`not_testable_because`), keeps its statistic and leaves
+its Holm family.
+
 Writes results/claims/: claims.json (one record per claim, the fields of `_record` plus
 extras), summary.json (verdict counts of the report's claims per section and over `all`, and
 of our `additions` apart; a DVC metric, so `dvc metrics diff` shows which verdicts a change
@@ -35,6 +44,7 @@ moved) and claims.md (the whole register).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import statistics
@@ -42,6 +52,7 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 from scipy import stats
@@ -51,13 +62,15 @@ from statsmodels.stats.weightstats import ttost_ind
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from dlrepro.config import Params
-from dlrepro.paths import PAPER, RESULTS
+from dlrepro.paths import PAPER, PREPARED, RESULTS
 from dlrepro.results import mean_std, read_json
 from dlrepro.sections import SECTIONS, resolve
 
 REGISTER = PAPER / "report_values.yaml"
 OUT = RESULTS / "claims"
-VERDICTS = ("holds", "fails", "inconclusive")
+CALIBRATION = RESULTS / "calibration" / "calibration.json"  # written by dlrepro.calibration
+NOT_TESTABLE = "not testable here"
+VERDICTS = ("holds", "fails", "inconclusive", NOT_TESTABLE)
 ORIGINS = ("report", "addition")
 ALPHA = 0.05
 POWER = 0.8
@@ -65,7 +78,7 @@ POWER = 0.8
 NEGLIGIBLE_EFFECT = 0.05
 EQUAL_TOLERANCE = 1e-4
 CHANCE_TOLERANCE = 0.02
-WELCH, PAIRED = "Welch t", "paired t"
+WELCH, PAIRED, TOST = "Welch t", "paired t", "TOST (Welch)"
 Claim = dict  # a record: the fields of `_record`, plus extras of some kinds of claim
 
 
@@ -94,6 +107,8 @@ def _record(claim: dict, checked: str, test: str, verdict: str, **fields) -> Cla
         "verdict": verdict,
         "seeds_needed": None,
         "margin": None,
+        "runs": [],
+        "regime": [],
         **fields,
     }
 
@@ -123,6 +138,14 @@ def _ttest(higher: pd.Series, lower: pd.Series, paired: bool):
     )
 
 
+def pooled_sd(first: pd.Series, second: pd.Series) -> float:
+    """The two runs' per-seed standard deviation, pooled."""
+    pooled = ((len(first) - 1) * first.var() + (len(second) - 1) * second.var()) / (
+        len(first) + len(second) - 2
+    )
+    return math.sqrt(pooled)
+
+
 def difference_test(higher: pd.Series, lower: pd.Series, paired: bool) -> dict:
     """Mean of `higher` − mean of `lower` over seeds, its 95 % CI and the two-sided p: Welch's
     t-test (with its own degrees of freedom, `df`), or paired, the t-test of the per-seed
@@ -133,10 +156,7 @@ def difference_test(higher: pd.Series, lower: pd.Series, paired: bool) -> dict:
     if paired:  # d_z: the mean per-seed difference in standard deviations of the differences
         effect = (higher - lower).mean() / (higher - lower).std()
     else:  # the difference in pooled per-seed standard deviations
-        pooled = ((len(higher) - 1) * higher.var() + (len(lower) - 1) * lower.var()) / (
-            len(higher) + len(lower) - 2
-        )
-        effect = (higher.mean() - lower.mean()) / math.sqrt(pooled)
+        effect = (higher.mean() - lower.mean()) / pooled_sd(higher, lower)
     return {
         "test": PAIRED if paired else WELCH,
         "difference": _finite(higher.mean() - lower.mean()),
@@ -195,6 +215,22 @@ def seeds_needed(effect_size: float | None, paired: bool, alpha: float = ALPHA) 
     return 2 if math.isnan(n) else math.ceil(n)
 
 
+def equivalence_seeds_needed(
+    difference: float | None, spread: float | None, margin: float, alpha: float = ALPHA
+) -> int | str | None:
+    """Seeds per run for TOST to show |difference| < margin with POWER at `alpha`, given the
+    observed difference and pooled per-seed spread (the normal approximation of Chow, Shao and
+    Wang, Sample Size Calculations in Clinical Research, 2008: n = 2 σ² (z₁₋α + z_power)² /
+    (margin − |difference|)²), rounded up; 'no equivalence observed' when the difference is
+    at or beyond the margin; None with no spread to size it by."""
+    if difference is None or spread is None:
+        return None
+    if abs(difference) >= margin:
+        return "no equivalence observed"
+    z = stats.norm.ppf(1 - alpha) + stats.norm.ppf(POWER)
+    return math.ceil(2 * (spread * z / (margin - abs(difference))) ** 2)
+
+
 def orderings(claims: list[dict], runs: dict[str, pd.DataFrame]) -> list[Claim]:
     """'A > B on metric' claims whose two runs params.yaml defines (an ablation may drop some).
     `higher_metric` compares two metrics of runs (often one run's two probe scores); a claim on
@@ -212,7 +248,10 @@ def orderings(claims: list[dict], runs: dict[str, pd.DataFrame]) -> list[Claim]:
             if higher_metric == metric
             else f"`{claim['higher']}` {higher_metric} > `{claim['lower']}` {metric}"
         )
-        extras = {}
+        extras = {
+            "runs": sorted({claim["higher"], claim["lower"]}),
+            "metrics": sorted({higher_metric, metric}),
+        }
         if "censored_unless" in claim:
             observed = claim["censored_unless"]
             counts = [f"{int(run[observed].sum())}/{len(run)}" for run in (higher, lower)]
@@ -225,10 +264,14 @@ def orderings(claims: list[dict], runs: dict[str, pd.DataFrame]) -> list[Claim]:
                         checked,
                         "censored: not every seed reached the threshold",
                         "inconclusive",
+                        seeds_needed="longer runs, not more seeds (censored)",
                         **extras,
                     )
                 )
                 continue
+        if higher_metric not in higher or metric not in lower:  # see `measured`
+            records.append(_record(claim, checked, "not measured", "inconclusive", **extras))
+            continue
         test = difference_test(
             higher[higher_metric], lower[metric], paired=claim["higher"] == claim["lower"]
         )
@@ -244,7 +287,14 @@ def equal(claims: list[dict], runs: dict[str, pd.DataFrame]) -> list[Claim]:
         verdict = "holds" if abs(first - second) <= EQUAL_TOLERANCE else "fails"
         checked = f"`{claim['run']}` {' = '.join(claim['metrics'])} within {EQUAL_TOLERANCE:g}"
         records.append(
-            _record(claim, checked, "exact check", verdict, difference=float(first - second))
+            _record(
+                claim,
+                checked,
+                "exact check",
+                verdict,
+                difference=float(first - second),
+                runs=[claim["run"]],
+            )
         )
     return records
 
@@ -261,13 +311,16 @@ def similar(claims: list[dict], runs: dict[str, pd.DataFrame]) -> list[Claim]:
         test = equivalence_test(runs[first][metric], runs[second][metric], margin)
         direction = test.pop("direction")
         test.pop("effect_size")  # sizes an ordering's seeds; an equivalence margin is no effect
+        test["spread"] = _finite(
+            pooled_sd(*_seeds(runs[first][metric], runs[second][metric], False))
+        )
         checked = f"`{first}` ≈ `{second}` on {metric} within ±{margin:g}"
         records.append(
             _record(
                 claim,
                 checked,
                 verdict=_decide(direction, test["p_raw"]),
-                **test | {"test": "TOST (Welch)", "margin": margin},
+                **test | {"test": TOST, "margin": margin, "runs": sorted(claim["runs"])},
             )
         )
     return records
@@ -321,6 +374,7 @@ def timings(claims: list[dict], timing: dict) -> list[Claim]:
                 verdict,
                 ratio=ratio,
                 measurement=measurement,
+                runs=sorted({claim["higher"], claim["lower"]}),
             )
         )
     return records
@@ -342,7 +396,14 @@ def chance(claims: list[dict], runs: dict[str, pd.DataFrame], n_classes: int) ->
             f"({1 / n_classes:.2f})"
         )
         records.append(
-            _record(claim, checked, "exact check", verdict, difference=mean - 1 / n_classes)
+            _record(
+                claim,
+                checked,
+                "exact check",
+                verdict,
+                difference=mean - 1 / n_classes,
+                runs=[claim["run"]],
+            )
         )
     return records
 
@@ -351,14 +412,193 @@ def _n_classes(manifest: str) -> int:
     return len(read_json(Path(manifest))["classes"])
 
 
+# Regimes: the conditions a section's claims rest on, checked on the same outputs ------------
+
+# says, checked (with the observed value), passed, runs (whose claims rest on it) and, for a
+# metric's calibration, metrics (the claims on metrics named so or so prefixed rest on it)
+Regime = dict
+
+
+def regime(
+    says: str,
+    checked: str,
+    passed: bool,
+    runs: Iterable[str],
+    metrics: Iterable[str] | None = None,
+) -> Regime:
+    return {
+        "says": says,
+        "checked": checked,
+        "passed": bool(passed),
+        "runs": sorted(runs),
+        "metrics": None if metrics is None else list(metrics),
+    }
+
+
+def _rests_on(record: Claim, check: Regime) -> bool:
+    if not set(check["runs"]) & set(record["runs"]):
+        return False
+    return check["metrics"] is None or any(
+        metric.startswith(prefix)
+        for metric in record.get("metrics", [])
+        for prefix in check["metrics"]
+    )
+
+
+def calibrated(metric: str, points: dict, ceiling: str, floors: list[str], **where) -> Regime:
+    """Whether `metric` separates real from random output on the calibration stage's
+    `points`: the best floor below half the ceiling (see dlrepro.calibration)."""
+    floor = max(points[name]["mean"] for name in floors)
+    checked = (
+        f"{metric} calibrated: {ceiling.replace('_', ' ')} {points[ceiling]['mean']:.3g}, "
+        f"random output at most {floor:.3g} (below half the ceiling)"
+    )
+    return regime(f"{metric} is calibrated", checked, points["separates"], **where)
+
+
+def _most(flags: pd.Series) -> bool:
+    """True for more than half of the seeds."""
+    return bool(flags.sum() > len(flags) / 2)
+
+
+def converged(runs: dict[str, pd.DataFrame], cap: int) -> list[Regime]:
+    """One check per run: its best epoch lies before the epoch cap for most seeds (training
+    ended after the model stopped improving, not while it still was)."""
+    return [
+        regime(
+            f"`{name}` converges",
+            f"`{name}` best epoch before the cap of {cap} for most seeds "
+            f"(best epochs {run['best_epoch'].astype(int).tolist()})",
+            _most(run["best_epoch"] < cap),
+            [name],
+        )
+        for name, run in runs.items()
+    ]
+
+
+def stopped_early(runs: dict[str, pd.DataFrame], cap: int) -> list[Regime]:
+    """One check per run: early stopping, not the epoch cap, ended most seeds."""
+    return [
+        regime(
+            f"`{name}` stops by early stopping",
+            f"`{name}` ran fewer than the cap of {cap} epochs for most seeds "
+            f"(epochs {run['epochs'].astype(int).tolist()})",
+            _most(run["epochs"] < cap),
+            [name],
+        )
+        for name, run in runs.items()
+    ]
+
+
+def measured(runs: dict[str, pd.DataFrame], metric: str, stage: str) -> list[Regime]:
+    """One check per run: its runs.csv has `metric` (results written before the stage
+    measured it have not: the claims on it are not testable until `stage` re-runs)."""
+    return [
+        regime(
+            f"`{name}` measured {metric}",
+            f"`{name}` runs.csv has {metric}"
+            + ("" if metric in run else f" (re-run `dvc repro {stage}`)"),
+            metric in run,
+            [name],
+            metrics=[metric],
+        )
+        for name, run in runs.items()
+    ]
+
+
+def overfits(run: str, final_gap: pd.Series, margin: float, claims_on: list[str]) -> Regime:
+    """Whether `run` overfits: its mean train − validation accuracy at the last epoch (per seed,
+    `history_measures`) exceeds `margin`. Covers the runs whose claims need it (`claims_on`)."""
+    return regime(
+        f"`{run}` overfits",
+        f"`{run}` train − validation accuracy at the last epoch {final_gap.mean():.3f} "
+        f"(mean of {len(final_gap)} seeds) above {margin:g}",
+        final_gap.mean() > margin,
+        claims_on,
+    )
+
+
+def interleaved(timing: dict, runs: Iterable[str]) -> Regime:
+    """Whether the timing stage timed the regimes side by side over two rounds or more (one
+    round cannot tell a difference from the machine's load changing)."""
+    return regime(
+        "speed is timed side by side",
+        f"every regime timed in one process, interleaved, over {timing['repeats']} rounds",
+        timing["repeats"] >= 2,
+        runs,
+    )
+
+
+def apply_regimes(records: list[Claim], checks: list[Regime]) -> list[Claim]:
+    """Record on each claim the checks of the regimes its runs rest on. A claim with a failed
+    check is not testable here: its verdict says so (the statistic stays recorded) and it
+    leaves its Holm family (see `adjust`). In place; returns the records."""
+    for record in records:
+        mine = [c for c in checks if _rests_on(record, c)]
+        record["regime"] += [{"checked": c["checked"], "passed": c["passed"]} for c in mine]
+        failed = [c["checked"] for c in mine if not c["passed"]]
+        if failed:
+            record["verdict_raw"] = record["verdict"] = NOT_TESTABLE
+            record["not_testable_because"] = "not met: " + "; ".join(failed)
+    return records
+
+
+def history_measures(history: pd.DataFrame) -> pd.DataFrame:
+    """Per seed, from a run's per-epoch history (history_seeds.csv): the train − validation
+    accuracy at the last epoch (`final_gap`), the lowest validation loss (`best_val_loss`),
+    and how much the validation loss oscillates, the mean |second difference| over epochs
+    (`val_loss_roughness`: 0 for a straight or steadily bending curve)."""
+
+    def per_seed(seed: pd.DataFrame) -> pd.Series:
+        seed = seed.sort_values("epoch")
+        last = seed.iloc[-1]
+        return pd.Series(
+            {
+                "final_gap": last["train_acc"] - last["val_acc"],
+                "best_val_loss": seed["val_loss"].min(),
+                "val_loss_roughness": seed["val_loss"].diff().diff().abs().mean(),
+            }
+        )
+
+    return history.groupby("seed")[["epoch", "train_acc", "val_acc", "val_loss"]].apply(per_seed)
+
+
 def _s1(params: Params, register: dict) -> list[Claim]:
-    runs = load_runs("s1", params.s1.variants)
+    runs = {
+        name: run.join(history_measures(pd.read_csv(RESULTS / "s1" / name / "history_seeds.csv")))
+        for name, run in load_runs("s1", params.s1.variants).items()
+    }
     n_classes = _n_classes("data/prepared/s1/manifest.json")
-    return orderings(register["orderings"], runs) + chance(register["chance"], runs, n_classes)
+    records = orderings(register["orderings"], runs) + chance(register["chance"], runs, n_classes)
+    spec = register["regime"]["overfits"]
+    baseline_overfits = overfits(
+        spec["run"],
+        runs[spec["run"]]["final_gap"],
+        spec["margin"],
+        [name for name in spec["claims_on"] if name in runs],
+    )
+    return apply_regimes(records, [baseline_overfits, *stopped_early(runs, params.s1.train.epochs)])
+
+
+def source_base(arch: str, base: dict, floor: float, on_base: list[str]) -> Regime:
+    """Whether `arch`'s base (its pretrain stage's record) is a real pretrained network:
+    published weights, or a base trained on the source task that reaches the source accuracy
+    `floor` (and, where the record has them, whose best epoch came before the epoch cap).
+    Covers the runs `on_base` that start from it."""
+    if base["weights"] != "source_task":
+        checked = f"{arch} starts from published {base['source']['dataset']} weights"
+        return regime(f"the {arch} base is pretrained", checked, True, on_base)
+    accuracy = base["source_test_acc"]
+    checked = f"{arch} base's source-task test accuracy {accuracy:.3f} at least {floor:g}"
+    passed = accuracy >= floor
+    if "epoch_cap" in base:  # the pretrain stage records how its training ended
+        checked += f", best epoch {base['best_epoch']} before the cap of {base['epoch_cap']}"
+        passed = passed and base["best_epoch"] < base["epoch_cap"]
+    return regime(f"the {arch} base is pretrained", checked, passed, on_base)
 
 
 def _s2(params: Params, register: dict) -> list[Claim]:
-    from dlrepro.experiments.s2_cnn_regimes import ARCH_NAMES, TIMING
+    from dlrepro.experiments.s2_cnn_regimes import ARCH_NAMES, RESULTS_DIR, TIMING
 
     def per_arch(claims: list[dict]) -> list[dict]:
         """Each claim for every arch; the report's own archs' are its claims, others ours."""
@@ -376,10 +616,71 @@ def _s2(params: Params, register: dict) -> list[Claim]:
 
     runs = load_runs("s2", params.s2.regimes)
     n_classes = _n_classes("data/prepared/s2/target/manifest.json")
-    return (
-        orderings(per_arch(register["orderings"]) + register["between_archs"], runs)
-        + timings(per_arch(register["timing"]), read_json(TIMING))
-        + chance([c for c in register["chance"] if c["run"] in runs], runs, n_classes)
+    accuracy = orderings(
+        per_arch(register["orderings"]) + register["between_archs"], runs
+    ) + chance([c for c in register["chance"] if c["run"] in runs], runs, n_classes)
+    bases = [
+        source_base(
+            arch,
+            read_json(RESULTS_DIR / "pretrain" / f"{arch}.json"),
+            register["regime"]["source_floor"],
+            [
+                name
+                for name, spec in params.s2.regimes.items()
+                if spec.arch == arch and spec.init == "pretrained" and name in runs
+            ],
+        )
+        for arch in params.s2.archs
+    ]
+    timing = read_json(TIMING)
+    return apply_regimes(
+        accuracy, [*bases, *converged(runs, params.s2.train.epochs)]
+    ) + apply_regimes(timings(per_arch(register["timing"]), timing), [interleaved(timing, runs)])
+
+
+def text_measures(samples: pd.DataFrame, train_words: set[str]) -> pd.DataFrame:
+    """Per seed and temperature (columns `<measure>_t<T>`, as `bleu_key` names them), means over
+    the generations of samples.csv: `distinct_2`, the share of a generation's word pairs that
+    are distinct (low: repetitive, predictable text), and `novel_words`, the share of its words
+    never seen in the training text."""
+    from dlrepro.data.sequences import lm_tokens
+
+    def measures(text: str) -> pd.Series:
+        words = lm_tokens(text, "word")
+        pairs = list(itertools.pairwise(words))
+        return pd.Series(
+            {
+                "distinct_2": len(set(pairs)) / len(pairs) if pairs else math.nan,
+                "novel_words": sum(w not in train_words for w in words) / len(words)
+                if words
+                else math.nan,
+            }
+        )
+
+    texts = samples["text"].fillna("")  # an empty generation reads back as NaN
+    per_sample = samples[["seed", "temperature"]].join(texts.apply(measures))
+    table = per_sample.groupby(["seed", "temperature"]).mean().unstack("temperature")
+    table.columns = [
+        f"{measure}_t{temperature:g}".replace(".", "_") for measure, temperature in table.columns
+    ]
+    return table
+
+
+def smoothest(claim: dict, forecasts: pd.DataFrame, windows: list[str]) -> Claim:
+    """'`run` gives the smoothest forecast': its seed-mean test forecast has the lowest mean
+    |second difference| of all windows (forecasts.csv keeps seed means only, so an exact
+    check on them, with no p-value)."""
+    test = forecasts[forecasts["split"] == "test"]
+    roughness = {w: test[f"{w}_mean"].diff().diff().abs().mean() for w in windows}
+    run = claim["run"]
+    others = min(r for w, r in roughness.items() if w != run)
+    checked = (
+        f"`{run}` seed-mean test forecast: mean |second difference| {roughness[run]:.3g}, "
+        f"below every other window's (lowest {others:.3g})"
+    )
+    verdict = "holds" if roughness[run] < others else "fails"
+    return _record(
+        claim, checked, "exact check", verdict, difference=roughness[run] - others, runs=windows
     )
 
 
@@ -387,20 +688,40 @@ def _s3(params: Params, register: dict) -> list[Claim]:
     from dlrepro.experiments.s3_text_generation import bleu_key
 
     cfg = params.s3
-    windows = load_runs("s3/airline", [f"window_{w}" for w in cfg.airline.windows])
+    window_names = [f"window_{w}" for w in cfg.airline.windows]
+    windows = load_runs("s3/airline", window_names)
     records = orderings(register["airline"], windows)
     records += similar(register["airline_similar"], windows)
+    if register["airline_smoothest"]["run"] in windows:
+        forecasts = pd.read_csv(RESULTS / "s3" / "airline" / "forecasts.csv")
+        records.append(smoothest(register["airline_smoothest"], forecasts, window_names))
+    records = apply_regimes(records, converged(windows, cfg.airline.train.epochs))
     sentiment = load_runs("s3", cfg.sentiment.models, prefix="sentiment_")
-    records += orderings(register["sentiment"], sentiment)
-    records += equal(register["same_score"], sentiment)
+    records += apply_regimes(
+        orderings(register["sentiment"], sentiment) + equal(register["same_score"], sentiment),
+        converged(sentiment, cfg.sentiment.train.epochs),
+    )
 
     # 3.3 gives no numbers: its statements become comparisons at the temperatures run.
     levels = list(cfg.textgen.levels)
-    textgen = load_runs("s3", levels, prefix="textgen_")
+    train_words = set(read_json(PREPARED / "s3" / "text" / "manifest.json")["train_words"])
+    textgen = {
+        level: run.join(
+            text_measures(
+                pd.read_csv(RESULTS / "s3" / f"textgen_{level}" / "samples.csv"), train_words
+            )
+        )
+        for level, run in load_runs("s3", levels, prefix="textgen_").items()
+    }
     temperatures = cfg.textgen.temperatures
     low, high = bleu_key("words", min(temperatures)), bleu_key("words", max(temperatures))
     one = bleu_key("words", 1.0 if 1.0 in temperatures else max(temperatures))
     says = register["textgen"]
+
+    def at(measure: str, key: str) -> str:
+        """The column of `measure` at the temperature of BLEU column `key`."""
+        return measure + key[len("bleu_words") :]
+
     claims = [
         {
             "higher": level,
@@ -408,6 +729,16 @@ def _s3(params: Params, register: dict) -> list[Claim]:
             "lower": level,
             "metric": high,
             "says": f"{says['falls_with_temperature']} ({level}-level)",
+        }
+        for level in levels
+    ]
+    claims += [
+        {
+            "higher": level,
+            "higher_metric": at("distinct_2", high),
+            "lower": level,
+            "metric": at("distinct_2", low),
+            "says": f"{says['predictable_when_cold']} ({level}-level)",
         }
         for level in levels
     ]
@@ -429,28 +760,112 @@ def _s3(params: Params, register: dict) -> list[Claim]:
             "says": says["char_units"],
         }
     )
-    return records + orderings(claims, textgen)
+    claims.append(
+        {
+            "higher": "char",
+            "lower": "word",
+            "metric": at("novel_words", one),
+            "says": says["new_words"],
+        }
+    )
+    bleu = read_json(CALIBRATION)["bleu"]
+    calibration = [
+        calibrated(
+            f"BLEU on {basis}",
+            bleu[basis],
+            "human",
+            ["random_words", "random_chars"],
+            runs=levels,
+            metrics=[f"bleu_{basis}"],
+        )
+        for basis in ("words", "chars")
+    ]
+    return records + apply_regimes(
+        orderings(claims, textgen), [*converged(textgen, cfg.textgen.train.epochs), *calibration]
+    )
+
+
+def _converging(register: dict, runs: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The runs the register's `regime: converge` list names (training runs; PCA has none)."""
+    return {name: runs[name] for name in register["regime"]["converge"] if name in runs}
 
 
 def _s4(params: Params, register: dict) -> list[Claim]:
     codes = load_runs("s4", params.s4.encoders, prefix="autoencoder_")
     denoise = load_runs("s4", params.s4.denoise.losses, prefix="denoise_")
-    return orderings(register["orderings"], codes) + orderings(register["denoise"], denoise)
+    ssim = calibrated(
+        "SSIM",
+        read_json(CALIBRATION)["ssim"],
+        "clean",
+        ["uniform_noise"],
+        runs=denoise,
+        metrics=["test_ssim"],
+    )
+    return apply_regimes(
+        orderings(register["orderings"], codes),
+        converged(_converging(register, codes), params.s4.train.epochs),
+    ) + apply_regimes(
+        orderings(register["denoise"], denoise),
+        [*converged(_converging(register, denoise), params.s4.denoise.epochs), ssim],
+    )
 
 
 def _s5(params: Params, register: dict) -> list[Claim]:
-    generative = load_runs("s5", params.s5.models, prefix="generate_")
-    colourisers = load_runs("s5", params.s5.colourise.models, prefix="colourise_")
-    return orderings(register["orderings"], generative) + similar(
-        register["colourise"]["similar"], colourisers
+    cfg = params.s5
+    generative = load_runs("s5", cfg.models, prefix="generate_")
+    colourisers = load_runs("s5", cfg.colourise.models, prefix="colourise_")
+    cap = {"vae": cfg.vae_train.epochs, "gan": cfg.gan_train.epochs}
+    inception = calibrated(
+        "Inception Score",
+        read_json(CALIBRATION)["inception_score"],
+        "real_test_digits",
+        ["uniform_noise"],
+        runs=generative,
+        metrics=["inception_score"],
     )
+    return apply_regimes(
+        orderings(register["orderings"], generative),
+        [
+            *(
+                check
+                for name, run in _converging(register, generative).items()
+                for check in converged({name: run}, cap[cfg.models[name].kind])
+            ),
+            inception,
+        ],
+    ) + apply_regimes(
+        similar(register["colourise"]["similar"], colourisers)
+        + orderings(register["colourise"]["realistic"], colourisers),
+        [
+            *converged(_converging(register, colourisers), cfg.colourise.train.epochs),
+            *measured(colourisers, "colour_gap", "s5_colourise"),
+        ],
+    )
+
+
+def curve_gains(episodes: pd.DataFrame) -> pd.DataFrame:
+    """Per seed, from a run's per-episode returns (episodes.csv), cut into quarters: the rise
+    over the first half (`early_gain`: mean return of the second quarter minus the first) and
+    over the second (`late_gain`: fourth minus third). A rise that then plateaus has
+    early_gain > late_gain."""
+
+    def per_seed(seed: pd.DataFrame) -> pd.Series:
+        quarters = [q.mean() for q in np.array_split(seed.sort_values("episode")["return"], 4)]
+        return pd.Series(
+            {"early_gain": quarters[1] - quarters[0], "late_gain": quarters[3] - quarters[2]}
+        )
+
+    return episodes.groupby("seed")[["episode", "return"]].apply(per_seed)
 
 
 def _s6(params: Params, register: dict) -> list[Claim]:
     from dlrepro.experiments.s6_q_learning import POLICIES, run_name
 
     agents = ("tabular", "dqn")
-    runs = load_runs("s6", [run_name(a, p) for a in agents for p in POLICIES])
+    runs = {
+        name: run.join(curve_gains(pd.read_csv(RESULTS / "s6" / name / "episodes.csv")))
+        for name, run in load_runs("s6", [run_name(a, p) for a in agents for p in POLICIES]).items()
+    }
     per_agent = [
         {
             **claim,
@@ -465,6 +880,7 @@ def _s6(params: Params, register: dict) -> list[Claim]:
     return orderings(per_agent, runs)
 
 
+NO_SHORTFALL = "no shortfall observed"
 OUTCOMES = {
     "holds": "tuning removes the shortfall, so the explanation holds",
     "fails": "the shortfall survives tuning, so these hyperparameters do not explain it",
@@ -491,6 +907,8 @@ def _tune(params: Params, register: dict) -> list[Claim]:
 
             def short(run: pd.Series, n_classes: int = n_classes) -> bool:
                 return at_chance(run.mean(), n_classes)
+
+            needed = NO_SHORTFALL  # inconclusive only when the run is not at chance
         else:
             label = question["reference"]
             reference_run = load_runs(spec.section, [label])[label][metric]
@@ -499,6 +917,14 @@ def _tune(params: Params, register: dict) -> list[Claim]:
 
             def short(run: pd.Series, ref: pd.Series = reference_run) -> bool:
                 return ordering_verdict(difference_test(run, ref, paired=False)) == "fails"
+
+            # the seeds that would show the setting's observed shortfall, if it has one, at ALPHA
+            shortfall = difference_test(setting, reference_run, paired=False)
+            needed = NO_SHORTFALL
+            if shortfall["difference"] is not None and shortfall["difference"] < 0:
+                needed = seeds_needed(shortfall["effect_size"], paired=False)
+                if isinstance(needed, int):
+                    needed = max(needed, len(setting) + 1)
 
         verdict = "inconclusive" if not short(setting) else "fails" if short(tuned) else "holds"
         checked = f"`{spec.condition}` short of {label} on {metric}, and still after tuning"
@@ -515,6 +941,7 @@ def _tune(params: Params, register: dict) -> list[Claim]:
                 setting=mean_std(setting.tolist()),
                 tuned=mean_std(tuned.tolist()),
                 outcome=OUTCOMES[verdict],
+                seeds_needed=needed if verdict == "inconclusive" else None,
             )
         )
     return records
@@ -527,23 +954,34 @@ def adjust(records: list[Claim]) -> None:
     the most Holm's adjustment can ask of one claim (at ALPHA alone, a difference Holm set
     aside would seem to need fewer seeds than were run). In place."""
     for origin in ORIGINS:
-        family = [r for r in records if r["origin"] == origin and r["p_raw"] is not None]
+        family = [
+            r
+            for r in records
+            if r["origin"] == origin and r["p_raw"] is not None and r["verdict"] != NOT_TESTABLE
+        ]
         if not family:
             continue
         adjusted = multipletests([r["p_raw"] for r in family], alpha=ALPHA, method="holm")[1]
         for record, p in zip(family, adjusted, strict=True):
             record["p_holm"] = float(p)
             record["verdict"] = record["verdict_raw"] if p < ALPHA else "inconclusive"
-            if record["verdict"] == "inconclusive" and record["test"] in (WELCH, PAIRED):
+            if record["verdict"] != "inconclusive":
+                continue
+            if record["test"] in (WELCH, PAIRED):
                 needed = seeds_needed(
                     record["effect_size"], record["test"] == PAIRED, alpha=ALPHA / len(family)
                 )
-                # The power analysis assumes equal spreads (Welch's df can be far lower): where
-                # it asks no more seeds than were run, these did not settle it, so at least one
-                # more.
-                if isinstance(needed, int):
-                    needed = max(needed, max(record["n_seeds"]) + 1)
-                record["seeds_needed"] = needed
+            elif record["test"] == TOST:
+                needed = equivalence_seeds_needed(
+                    record["difference"], record["spread"], record["margin"], ALPHA / len(family)
+                )
+            else:
+                continue
+            # The power analysis assumes equal spreads (Welch's df can be far lower): where it
+            # asks no more seeds than were run, these did not settle it, so at least one more.
+            if isinstance(needed, int):
+                needed = max(needed, max(record["n_seeds"]) + 1)
+            record["seeds_needed"] = needed
 
 
 def evaluate(params: Params) -> list[Claim]:
@@ -557,8 +995,15 @@ def evaluate(params: Params) -> list[Claim]:
     return records
 
 
+def verdict_key(verdict: str) -> str:
+    """A verdict as a key of summary.json and the paper's variables ('not_testable_here')."""
+    return verdict.replace(" ", "_")
+
+
 def tally(records: list[Claim]) -> dict[str, int]:
-    return {verdict: sum(r["verdict"] == verdict for r in records) for verdict in VERDICTS}
+    return {
+        verdict_key(verdict): sum(r["verdict"] == verdict for r in records) for verdict in VERDICTS
+    }
 
 
 def summarise(records: list[Claim]) -> dict:
@@ -595,21 +1040,39 @@ def difference_cell(record: Claim) -> str:
     )
 
 
+def regime_lines(records: list[Claim]) -> list[str]:
+    """The regime checks these claims rest on, each once, met (✓) or not (✗), as a list."""
+    checks = {c["checked"]: c["passed"] for r in records for c in r["regime"]}
+    if not checks:
+        return ["Regime: no condition stated for these claims.", ""]
+    return [
+        "Regime (a claim resting on a check not met is not testable here):",
+        "",
+        *(f"- {'✓' if passed else '✗'} {checked}" for checked, passed in checks.items()),
+        "",
+    ]
+
+
 def table(records: list[Claim]) -> list[str]:
-    """A markdown table of claims: what the report says, how it is checked, the difference with
-    its CI, p raw and Holm-adjusted, the verdict (the raw one beside it where Holm changed it)
-    and, for an inconclusive ordering, the seeds it would need. Our additions are marked."""
+    """The regime lines of these claims, then a markdown table of them: what the report says,
+    how it is checked, the difference with its CI, p raw and Holm-adjusted, the verdict (the
+    raw one beside it where Holm changed it) and, for an inconclusive ordering, the seeds it
+    would need. Our additions are marked."""
     lines = [
+        *regime_lines(records),
         "| The report says | Checked as | Difference [95 % CI] | p (Holm) | Verdict "
         "| Seeds needed |",
         "|---|---|---:|---:|---|---|",
     ]
     for r in records:
         says = r["says"] + (" *(our addition)*" if r["origin"] == "addition" else "")
-        p = "—" if r["p_raw"] is None else f"{_number(r['p_raw'])} ({_number(r['p_holm'])})"
+        holm = "—" if r["p_holm"] is None else _number(r["p_holm"])  # None: not testable
+        p = "—" if r["p_raw"] is None else f"{_number(r['p_raw'])} ({holm})"
         verdict = r["verdict"]
         if r["verdict_raw"] != verdict:
             verdict += f" (raw: {r['verdict_raw']})"
+        if verdict == NOT_TESTABLE:
+            verdict += f" ({r['not_testable_because']})"
         needed = r["seeds_needed"]
         needed = f"≥ {needed} seeds" if isinstance(needed, int) else needed or ""
         lines.append(
@@ -622,7 +1085,8 @@ RULE = (
     "Verdicts: orderings by Welch's t-test between runs (paired t-test within a run), "
     "similarity by TOST against the stated margin; the verdict shown is Holm-adjusted over "
     "the report's claims as one family and our additions as another (raw verdict in brackets "
-    "where the adjustment changed it). Exact checks, timing and tuning claims have no p-value."
+    "where the adjustment changed it). Exact checks, timing and tuning claims have no p-value. "
+    "A claim whose regime check fails is not testable here and leaves its family."
 )
 
 

@@ -28,7 +28,12 @@ if TYPE_CHECKING:
     import matplotlib.pyplot as plt
 
 FIGURE = PAPER / "figures" / "claims" / "forest.png"
-COLOURS = {"holds": "#1a9850", "fails": "#d73027", "inconclusive": "#808080"}
+COLOURS = {
+    "holds": "#1a9850",
+    "fails": "#d73027",
+    "inconclusive": "#808080",
+    claims.NOT_TESTABLE: "#c2a5cf",
+}
 LINEAR_WITHIN = 10  # the t axis is linear within ±this, logarithmic beyond
 ROW_HEIGHT = 0.24  # inches per row
 LABEL_WIDTH = 95  # characters of a claim's text beside its row: the register's longest, qualified

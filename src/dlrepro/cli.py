@@ -6,6 +6,7 @@ dlrepro SECTION ACTION [--OPTION NAME] [--dry-run]
                                      a section's stage (sections.py: s1 ... s6, tune)
 dlrepro claims                       check every claim of the report on the current outputs
 dlrepro claims-figure                the claims' forest plot (paper/figures/claims/forest.png)
+dlrepro calibration                  BLEU, IS and SSIM of real data and of random output
 dlrepro paper-assets                 values, tables and figures for the Quarto paper
 dlrepro paper-check                  prove the paper cites only existing DVC outputs
 dlrepro render-paper                 HTML + PDF: Quarto if installed, else pandoc + Typst
@@ -108,6 +109,12 @@ def _claims(params: Params, args: argparse.Namespace) -> None:
     write(params)
 
 
+def _calibration(params: Params, args: argparse.Namespace) -> None:
+    from dlrepro.calibration import write
+
+    write(params)
+
+
 def _claims_figure(params: Params, args: argparse.Namespace) -> None:
     from dlrepro.claims_figure import write
 
@@ -161,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "claims-figure", help="draw every claim's verdict as a forest plot"
     ).set_defaults(run=_claims_figure)
+    commands.add_parser(
+        "calibration", help="ceilings and floors of BLEU, Inception Score and SSIM"
+    ).set_defaults(run=_calibration)
     commands.add_parser("paper-assets", help="write paper values, tables and figures").set_defaults(
         run=_paper_assets
     )

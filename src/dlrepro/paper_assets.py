@@ -341,6 +341,7 @@ def _s3_config(params: Params) -> dict:
         "sentiment": {
             "dataset": DATASET_NAMES[cfg.sentiment.dataset],
             **{f"n_{split}": n for split, n in sentiment["counts"].items()},
+            "test_percent": test_percent(sentiment["counts"]),
             "vocabulary_size": sentiment["vocabulary_size"],
             "mean_words": sentiment["mean_words"],
             "truncated_percent": round(100 * sentiment["truncated_fraction"], 1),
@@ -488,6 +489,7 @@ def _s4_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
         "config": {
             "dataset": DATASET_NAMES[cfg.dataset],
             **{f"n_{split}": n for split, n in manifest["counts"].items()},
+            "test_percent": test_percent(manifest["counts"]),
             "mlp_hidden": ", ".join(map(str, cfg.mlp.hidden)),
             "cnn_channels": ", ".join(map(str, cfg.cnn.channels)),
             "classifier_hidden": ", ".join(map(str, cfg.classifier.hidden)),
@@ -694,14 +696,54 @@ def source_notes(paper_dir: Path = PAPER, root: Path = Path(".")) -> dict[str, s
     return notes
 
 
+def test_percent(counts: dict[str, int]) -> int:
+    """The test split's share of a prepared data set's images or texts, in whole percent."""
+    return round(100 * counts["test"] / sum(counts.values()))
+
+
+def calibration_table(calibration: dict) -> list[str]:
+    """The calibration stage's ceilings and floors of BLEU, IS and SSIM as one table."""
+    bleu = calibration["bleu"]
+    inception, ssim = calibration["inception_score"], calibration["ssim"]
+
+    def yes(points: dict) -> str:
+        return "yes" if points["separates"] else "**no**"
+
+    def bleu_row(basis: str) -> str:
+        points = bleu[basis]
+        return (
+            f"| BLEU on {basis} (0–100) | human text (each prompt's held-out continuation) "
+            f"{points['human']['mean']:.1f} | random words {points['random_words']['mean']:.1f}; "
+            f"random characters {points['random_chars']['mean']:.1f} | {yes(points)} |"
+        )
+
+    return [
+        "| Metric | Ceiling: real data | Floor: uniform random output | Separates |",
+        "|---|---|---|---|",
+        bleu_row("words"),
+        bleu_row("chars"),
+        f"| Inception Score (1–10) | real test digits {inception['real_test_digits']['mean']:.2f} "
+        f"| uniform noise images {inception['uniform_noise']['mean']:.2f} | {yes(inception)} |",
+        f"| SSIM to the clean digit (0–1) | the clean digit {ssim['clean']['mean']:.3f}; the noisy "
+        f"input {ssim['noisy_input']['mean']:.3f} | uniform noise images "
+        f"{ssim['uniform_noise']['mean']:.3f} | {yes(ssim)} |",
+    ]
+
+
 def claims_summary(counts: dict) -> list[str]:
     """The paper's summary table: the report's claims per section and verdict, their total, and
     our additions apart (summary.json of `claims`)."""
 
     def cells(tally: dict[str, int]) -> list[str]:
-        return [str(sum(tally.values())), *(str(tally[v]) for v in claims.VERDICTS)]
+        return [
+            str(sum(tally.values())),
+            *(str(tally[claims.verdict_key(v)]) for v in claims.VERDICTS),
+        ]
 
-    lines = ["| Section | Claims | Hold | Fail | Inconclusive |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| Section | Claims | Hold | Fail | Inconclusive | Not testable here |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for key, section in SECTIONS.items():
         lines.append(f"| {section.title} | " + " | ".join(cells(counts[key])) + " |")
     lines.append(
@@ -748,6 +790,8 @@ def write_assets(params: Params) -> None:
         for name, lines in includes.items():
             (GENERATED / name).write_text("\n".join(lines) + "\n")
     (GENERATED / "claims_summary.md").write_text("\n".join(claims_summary(counts)) + "\n")
+    calibration = read_json(claims.CALIBRATION)
+    (GENERATED / "calibration.md").write_text("\n".join(calibration_table(calibration)) + "\n")
     (GENERATED / "provenance.md").write_text("\n".join(provenance(params)) + "\n")
     VARIABLES.write_text(
         "# Written by the paper_assets stage from DVC outputs; do not edit.\n"

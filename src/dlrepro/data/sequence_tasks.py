@@ -180,7 +180,7 @@ def prepare_text(cfg: TextGenConfig, raw: Path, out_dir: Path) -> None:
             "tokens": {split: len(t) for split, t in tokens.items()},
             "test_unknown_rate": round(float(unknown_rate), 4),
         }
-    word_count = len(lm_tokens(texts["train"], "word"))
+    train_words = lm_tokens(texts["train"], "word")
     write_prepared(
         out_dir,
         tensors,
@@ -189,8 +189,10 @@ def prepare_text(cfg: TextGenConfig, raw: Path, out_dir: Path) -> None:
             **provenance(record),
             "works": names,
             "chars": {split: len(text) for split, text in texts.items()},
-            "chars_per_word": round(len(texts["train"]) / word_count, 4),
+            "chars_per_word": round(len(texts["train"]) / len(train_words), 4),
             "levels": levels,
+            # every word of the training text: a generated word outside it is new
+            "train_words": sorted(set(train_words)),
         },
         texts={"heldout": texts["test"]},
     )

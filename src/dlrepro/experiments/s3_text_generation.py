@@ -37,6 +37,19 @@ def _bleu(hypothesis: str, references: list[str], basis: str) -> float:
     )
 
 
+def references_and_prompts(cfg: TextGenConfig, heldout: str) -> tuple[list[str], list[int]]:
+    """The BLEU references (`cfg.references` held-out passages of `cfg.sample_words` words)
+    and the word index where each of the `cfg.samples` prompts starts, drawn with the data
+    seed: the same for every level and seed, and for the calibration stage."""
+    heldout_words = lm_tokens(heldout, "word")
+    span = cfg.prompt_words + cfg.sample_words
+    starts = np.random.default_rng(DATA_SEED).choice(
+        len(heldout_words) - span, size=cfg.samples + cfg.references, replace=False
+    )
+    references = [" ".join(heldout_words[s : s + cfg.sample_words]) for s in starts[cfg.samples :]]
+    return references, [int(s) for s in starts[: cfg.samples]]
+
+
 def generate_and_score(
     model: TokenLSTM, level: str, cfg: TextGenConfig, manifest: dict, heldout: str, seed: int
 ) -> list[dict]:
@@ -46,11 +59,7 @@ def generate_and_score(
     vocabulary = manifest["levels"][level]["vocabulary"]
     index = {token: i for i, token in enumerate(vocabulary)}
     heldout_words = lm_tokens(heldout, "word")
-    span = cfg.prompt_words + cfg.sample_words
-    starts = np.random.default_rng(DATA_SEED).choice(
-        len(heldout_words) - span, size=cfg.samples + cfg.references, replace=False
-    )
-    references = [" ".join(heldout_words[s : s + cfg.sample_words]) for s in starts[cfg.samples :]]
+    references, prompt_starts = references_and_prompts(cfg, heldout)
     length = (
         cfg.sample_words
         if level == "word"
@@ -58,7 +67,7 @@ def generate_and_score(
     )
     rows = []
     for t_index, temperature in enumerate(cfg.temperatures):
-        for i, start in enumerate(starts[: cfg.samples]):
+        for i, start in enumerate(prompt_starts):
             prompt = detokenise(heldout_words[start : start + cfg.prompt_words], "word")
             generator = torch.Generator().manual_seed(seed * 1_000_003 + t_index * 10_007 + i)
             ids = sample(

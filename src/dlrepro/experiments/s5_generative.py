@@ -244,9 +244,22 @@ def grey(rgb: torch.Tensor) -> torch.Tensor:
     return (rgb * weights).sum(dim=1, keepdim=True)
 
 
+def colourfulness(rgb: torch.Tensor) -> torch.Tensor:
+    """Per image of (N, 3, H, W) in [0, 1]: Hasler and Süsstrunk's colourfulness (2003), the
+    spread and mean strength of the red-green and yellow-blue opponent channels (0 for grey
+    images)."""
+    red, green, blue = rgb.unbind(dim=1)
+    opponents = torch.stack([red - green, (red + green) / 2 - blue], dim=1).flatten(2)
+    spread = opponents.var(dim=2, unbiased=False).sum(dim=1).sqrt()
+    strength = opponents.mean(dim=2).square().sum(dim=1).sqrt()
+    return spread + 0.3 * strength
+
+
 def colourise(params: Params, name: str, *, dry_run: bool = False) -> dict | None:
-    """Colouriser `name` (a key of s5.colourise.models) once per seed: test and train MAE under
-    results/s5/colourise_<name>/, grey / output / truth under paper/figures/s5/."""
+    """Colouriser `name` (a key of s5.colourise.models) once per seed: test and train MAE, and
+    how far the test outputs' mean colourfulness falls from the true images' (`colour_gap`,
+    the report's "more realistic colors" made measurable), under results/s5/colourise_<name>/;
+    grey / output / truth under paper/figures/s5/."""
     cfg = params.s5.colourise
     kind = named(cfg.models, name, "s5.colourise.models")
     colour, manifest = load_prepared(COLOUR_DIR)
@@ -259,7 +272,13 @@ def colourise(params: Params, name: str, *, dry_run: bool = False) -> dict | Non
         model.eval()
         out = {s: apply(model, splits[s].x, device) for s in ("train", "test")}
         mae = {f"{s}_mae": (out[s] - splits[s].y).abs().mean().item() for s in out}
-        metrics = {**mae, "best_epoch": result.best_epoch, "epochs": len(result.history)}
+        gap = colourfulness(out["test"]).mean() - colourfulness(test.y).mean()
+        metrics = {
+            **mae,
+            "colour_gap": gap.abs().item(),
+            "best_epoch": result.best_epoch,
+            "epochs": len(result.history),
+        }
         return Measured(metrics, kept=out["test"][index])
 
     def unet() -> UNet:
@@ -288,7 +307,7 @@ def colourise(params: Params, name: str, *, dry_run: bool = False) -> dict | Non
     )
     summary, shown_colourised = run_condition(
         condition, splits, params, measure=measure,
-        metrics=["test_mae", "train_mae", "best_epoch", "epochs"], dry_run=dry_run,
+        metrics=["test_mae", "train_mae", "colour_gap", "best_epoch", "epochs"], dry_run=dry_run,
         model=name, kind=kind,
     )  # fmt: skip
     if summary is not None:

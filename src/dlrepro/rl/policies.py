@@ -19,6 +19,14 @@ def decayed_epsilon(start: float, end: float, decay: float, updates: int) -> flo
     return max(end, start * decay**updates)
 
 
+def greedy_action(q_values: np.ndarray, rng: np.random.Generator) -> int:
+    """argmax Q, ties broken at random: a fresh Q-table is all ties, and always taking the
+    first action would bias the tabular agent's early episodes. Draws from `rng` only on a
+    tie (a network's float Q-values all but never tie, so the DQN's draws are unchanged)."""
+    best = np.flatnonzero(q_values == np.max(q_values))
+    return int(best[0] if len(best) == 1 else rng.choice(best))
+
+
 def select_action(
     q_values: np.ndarray,
     policy: str,
@@ -27,11 +35,11 @@ def select_action(
     epsilon: float = 0.0,
     temperature: float = 1.0,
 ) -> int:
-    """An action under `policy` (`epsilon_greedy` or `softmax`); ties in argmax go to the first."""
+    """An action under `policy` (`epsilon_greedy` or `softmax`; see `greedy_action` on ties)."""
     if policy == "epsilon_greedy":
         if rng.random() < epsilon:
             return int(rng.integers(len(q_values)))
-        return int(np.argmax(q_values))
+        return greedy_action(q_values, rng)
     if policy == "softmax":
         return int(rng.choice(len(q_values), p=softmax_probabilities(q_values, temperature)))
     raise ValueError(f"unknown policy {policy!r}; allowed: epsilon_greedy, softmax")
