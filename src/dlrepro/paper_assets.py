@@ -790,8 +790,10 @@ def write_assets(params: Params) -> None:
         for name, lines in includes.items():
             (GENERATED / name).write_text("\n".join(lines) + "\n")
     (GENERATED / "claims_summary.md").write_text("\n".join(claims_summary(counts)) + "\n")
-    calibration = read_json(claims.CALIBRATION)
-    (GENERATED / "calibration.md").write_text("\n".join(calibration_table(calibration)) + "\n")
+    if claims.CALIBRATION.exists():  # a project without the stage (paper-check: not cited)
+        calibration = read_json(claims.CALIBRATION)
+        table = calibration_table(calibration)
+        (GENERATED / "calibration.md").write_text("\n".join(table) + "\n")
     (GENERATED / "provenance.md").write_text("\n".join(provenance(params)) + "\n")
     VARIABLES.write_text(
         "# Written by the paper_assets stage from DVC outputs; do not edit.\n"
