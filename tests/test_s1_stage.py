@@ -1,5 +1,7 @@
 """Section 1 stage functions, run in a scratch project on tiny synthetic data."""
 
+import pandas as pd
+
 from dlrepro.config import validate
 from dlrepro.experiments import s1_network_training as s1
 from dlrepro.training.loop import NonFiniteLossError
@@ -20,9 +22,25 @@ def test_train_variant_writes_metrics_history_and_runs(project):
         "history_seeds.csv",
         "runs.csv",
     }
-    assert set(metrics) >= {"best_val_acc", "test_acc", "epochs", "train_val_gap"}
+    assert set(metrics) >= {
+        "best_val_acc",
+        "test_acc",
+        "epochs",
+        "train_val_gap",
+        "final_train_val_gap",
+    }
     assert metrics["n_seeds"] == 3
     assert not (project / ".dlrepro" / "checkpoints" / "s1" / "dropout").exists()
+
+
+def test_final_gap_is_the_last_epochs_train_minus_val_accuracy(project):
+    s1.train_variant(_params(), "baseline")
+    out = project / "results" / "s1" / "baseline"
+    runs = pd.read_csv(out / "runs.csv").set_index("seed")
+    last = pd.read_csv(out / "history_seeds.csv").groupby("seed").last()
+    expected = (last["train_acc"] - last["val_acc"]).round(6)
+    assert runs["final_train_val_gap"].round(6).tolist() == expected.tolist()
+    assert runs["epochs"].tolist() == last["epoch"].tolist()
 
 
 def test_same_seed_gives_byte_identical_metrics(project):

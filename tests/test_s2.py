@@ -49,7 +49,15 @@ def test_pretrain_writes_weights_only_checkpoints_with_provenance(s2_project):
         assert checkpoint["meta"]["weights"] == weights
         assert len(checkpoint["meta"]["norm"]["mean"]) == 3
     meta = json.loads((s2_project / "results" / "s2" / "pretrain" / "vgg16.json").read_text())
-    assert 0 <= meta["source_test_acc"] <= 1
+    assert 0 <= meta["source_test_acc"] <= 1 and 0 <= meta["source_val_acc"] <= 1
+    # how the source task's pretraining ended: best epoch, epochs run, the cap it ran under
+    assert 1 <= meta["best_epoch"] <= meta["epochs"] <= meta["epoch_cap"]
+    assert meta["epoch_cap"] == _params().s2.pretrain.epochs
+    assert "counts" in meta["source"]  # the source images it trained on
+    package = json.loads(
+        (s2_project / "results" / "s2" / "pretrain" / "efficientnet_lite0.json").read_text()
+    )
+    assert "source_test_acc" not in package  # published weights: no source task of ours
 
 
 def _snapshot(module):

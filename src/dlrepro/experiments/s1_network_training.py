@@ -39,7 +39,15 @@ SECTION = "s1"
 DATA_DIR = PREPARED / SECTION
 RESULTS_DIR = RESULTS / SECTION
 FIGURES_DIR = PAPER / "figures" / SECTION
-METRICS = ["best_val_acc", "test_acc", "test_loss", "best_epoch", "epochs", "train_val_gap"]
+METRICS = [
+    "best_val_acc",
+    "test_acc",
+    "test_loss",
+    "best_epoch",
+    "epochs",
+    "train_val_gap",
+    "final_train_val_gap",
+]
 
 
 def datasets(params: Params) -> list[str]:
@@ -109,7 +117,7 @@ def train_variant(
 
     def measure(model: nn.Module, result: FitResult) -> Measured:
         test = evaluate(model, splits["test"], nn.CrossEntropyLoss())
-        best = result.history[result.best_epoch - 1]
+        best, last = result.history[result.best_epoch - 1], result.history[-1]
         return Measured(
             {
                 "best_val_acc": best["val_acc"],
@@ -118,6 +126,8 @@ def train_variant(
                 "best_epoch": result.best_epoch,
                 "epochs": len(result.history),
                 "train_val_gap": best["train_acc"] - best["val_acc"],
+                # at the last epoch trained: how far the run overfitted before it stopped
+                "final_train_val_gap": last["train_acc"] - last["val_acc"],
             }
         )
 
