@@ -302,7 +302,7 @@ def over_repeats(values: list[float]) -> dict:
 
 def _head(data: TensorSplit, n: int, device: torch.device) -> TensorSplit:
     """The first `n` examples (all, where fewer exist), on `device`."""
-    return TensorSplit(data.x[:n].to(device), data.y[:n].to(device))
+    return data.head(n).to(device)
 
 
 def _train_seconds(

@@ -245,7 +245,8 @@ def colourise(params: Params, name: str, *, dry_run: bool = False) -> dict | Non
     cfg = params.s5.colourise
     kind = named(cfg.models, name, "s5.colourise.models")
     colour, manifest = load_prepared(COLOUR_DIR)
-    splits = {split: TensorSplit(grey(d.x), d.x) for split, d in colour.items()}
+    pixels = {split: data.decoded().x for split, data in colour.items()}
+    splits = {split: TensorSplit(grey(x), x) for split, x in pixels.items()}
     test = splits["test"]
     index = shown(len(test))
 

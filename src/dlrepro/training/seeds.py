@@ -159,7 +159,7 @@ def train_over_seeds(
     keep_checkpoints = checkpoint_dir is not None and not dry_run
     fingerprint = resume_key(c.config, splits) if keep_checkpoints else ""
     # Small enough for memory by construction (prepared tensors): on a GPU, moved there once.
-    splits = {name: TensorSplit(s.x.to(device), s.y.to(device)) for name, s in splits.items()}
+    splits = {name: split.to(device) for name, split in splits.items()}
 
     def one_seed(seed: int) -> tuple[Measured, pd.DataFrame, float]:
         seed_everything(seed)
@@ -220,7 +220,8 @@ def resume_key(config: dict, splits: dict[str, TensorSplit]) -> str:
     checkpoint written under another key is never resumed."""
     data = hashlib.blake2b(digest_size=16)
     for name, split in sorted(splits.items()):
-        for tensor in (split.x, split.y):
+        scale = (split.scale.mean, split.scale.std) if split.scale is not None else ()
+        for tensor in (split.x, split.y, *scale):
             data.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
             flat = tensor.detach().cpu().contiguous().reshape(-1)
             data.update(flat.view(torch.uint8).numpy())
