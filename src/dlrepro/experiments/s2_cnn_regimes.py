@@ -66,7 +66,13 @@ from dlrepro.training.loop import (
     resolve_device,
     seed_everything,
 )
-from dlrepro.training.seeds import Condition, Measured, run_condition, train_over_seeds
+from dlrepro.training.seeds import (
+    Condition,
+    Measured,
+    dry_run_data,
+    run_condition,
+    train_over_seeds,
+)
 
 SECTION = "s2"
 TARGET_DIR = PREPARED / SECTION / "target"
@@ -148,6 +154,8 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
     meta = {"arch": arch, "width": arch_cfg.width, "weights": arch_cfg.weights}
     if arch_cfg.weights == "source_task":
         splits, manifest = load_prepared(SOURCE_DIR)
+        if dry_run:
+            splits = dry_run_data(splits, cfg.pretrain.batch_size)
         condition = Condition(
             section=SECTION,
             name=f"pretrain_{arch}",
@@ -254,6 +262,8 @@ def train_regime(
     """Train regime `name` once per seed; write results/s2/<output_name or name>/."""
     run, splits = condition(params, name)
     run.name = output_name or name
+    if dry_run:
+        splits = dry_run_data(splits, run.train.batch_size)
 
     def measure(model: nn.Module, result: FitResult) -> Measured:
         train = evaluate(model, splits["train"], nn.CrossEntropyLoss())
