@@ -28,7 +28,7 @@ from dlrepro.data.sequences import (
     sliding_windows,
     words,
 )
-from dlrepro.experiments.s3_rnn import _bleu, bleu_key
+from dlrepro.experiments.s3_text_generation import _bleu, bleu_key
 from dlrepro.models.rnn import EmbeddingPool, LSTMClassifier, TokenLSTM, WindowRNN, sample
 from dlrepro.training.loop import fit
 

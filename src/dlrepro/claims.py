@@ -39,7 +39,7 @@ import json
 import math
 import statistics
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -53,6 +53,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from dlrepro.config import Params
 from dlrepro.paths import PAPER, RESULTS
 from dlrepro.results import mean_std, read_json
+from dlrepro.sections import SECTIONS, resolve
 
 REGISTER = PAPER / "report_values.yaml"
 OUT = RESULTS / "claims"
@@ -383,7 +384,7 @@ def _s2(params: Params, register: dict) -> list[Claim]:
 
 
 def _s3(params: Params, register: dict) -> list[Claim]:
-    from dlrepro.experiments.s3_rnn import bleu_key
+    from dlrepro.experiments.s3_text_generation import bleu_key
 
     cfg = params.s3
     windows = load_runs("s3/airline", [f"window_{w}" for w in cfg.airline.windows])
@@ -519,18 +520,6 @@ def _tune(params: Params, register: dict) -> list[Claim]:
     return records
 
 
-SECTIONS: dict[str, tuple[str, Callable[[Params, dict], list[Claim]]]] = {
-    # key in report_values.yaml: (title in the paper, the section's claims)
-    "s1": ("1 Network training", _s1),
-    "s2": ("2 CNN training regimes", _s2),
-    "s3": ("3 Recurrent networks", _s3),
-    "s4": ("4 Autoencoders", _s4),
-    "s5": ("5 Generative models", _s5),
-    "s6": ("6 Q-learning", _s6),
-    "tune": ("Explanations tested by tuning", _tune),
-}
-
-
 def adjust(records: list[Claim]) -> None:
     """Holm-adjust the p-values of each origin's claims as one family and set `verdict`: the raw
     verdict where the adjusted p < ALPHA, else inconclusive. An ordering left inconclusive gets
@@ -560,9 +549,9 @@ def adjust(records: list[Claim]) -> None:
 def evaluate(params: Params) -> list[Claim]:
     register = yaml.safe_load(REGISTER.read_text())
     records = [
-        {"section": section, **record}
-        for section, (_, claims) in SECTIONS.items()
-        for record in claims(params, register[section])
+        {"section": key, **record}
+        for key, section in SECTIONS.items()
+        for record in resolve(section.claims)(params, register[key])
     ]
     adjust(records)
     return records
@@ -644,8 +633,8 @@ def write(params: Params) -> dict:
     summary = summarise(records)
     (OUT / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     register = [RULE, ""]
-    for section, (title, _) in SECTIONS.items():
-        register += [f"## {title}", "", *table([r for r in records if r["section"] == section])]
+    for key, section in SECTIONS.items():
+        register += [f"## {section.title}", "", *table([r for r in records if r["section"] == key])]
         register.append("")
     (OUT / "claims.md").write_text("\n".join(register))
     for label, counts in (

@@ -22,6 +22,7 @@ from scipy import stats
 from dlrepro import claims
 from dlrepro.paths import PAPER
 from dlrepro.results import save_figure, subplots
+from dlrepro.sections import SECTIONS
 
 if TYPE_CHECKING:
     import matplotlib.pyplot as plt
@@ -50,11 +51,11 @@ def _rows(
     """(y, record) per claim, sections in the report's order with a gap above each for its
     title, and (y, title) of those titles; y grows downwards."""
     rows, titles, y = [], [], 0.0
-    for section, (title, _) in claims.SECTIONS.items():
-        chosen = [r for r in records if r["section"] == section]
+    for key, section in SECTIONS.items():
+        chosen = [r for r in records if r["section"] == key]
         if not chosen:
             continue
-        titles.append((y, title))
+        titles.append((y, section.title))
         y += 1
         for record in chosen:
             rows.append((y, record))

@@ -2,13 +2,8 @@
 
 dlrepro check-params                 validate params.yaml for the selected profile
 dlrepro fetch                        put the raw data the profile needs under data/raw
-dlrepro s1 prepare|train|figures     Section 1 stages
-dlrepro s2 prepare|pretrain|train|timing|figures  Section 2 stages
-dlrepro s3 prepare|airline|sentiment|textgen|figures  Section 3 stages
-dlrepro s4 prepare|autoencoder|denoise        Section 4 stages
-dlrepro s5 prepare|classifier|generate|colourise  Section 5 stages
-dlrepro s6 run|figures               Section 6 stages
-dlrepro tune study|train --study NAME  an Optuna study (tune.studies), its tuned training run
+dlrepro SECTION ACTION [--OPTION NAME] [--dry-run]
+                                     a section's stage (sections.py: s1 ... s6, tune)
 dlrepro claims                       check every claim of the report on the current outputs
 dlrepro claims-figure                the claims' forest plot (paper/figures/claims/forest.png)
 dlrepro paper-assets                 values, tables and figures for the Quarto paper
@@ -27,8 +22,7 @@ from pathlib import Path
 # before either loads (numerics.py), and it comes from params.yaml, read in `main`.
 from dlrepro import numerics
 from dlrepro.config import Params, ParamsError, load_params
-
-TRAIN_DRY_RUN_HELP = "one seed, one epoch, two batches; writes nothing"
+from dlrepro.sections import SECTIONS, Option, resolve
 
 
 def needed_datasets(params: Params) -> list[str]:
@@ -74,116 +68,47 @@ def _check(params: Params, args: argparse.Namespace) -> None:
     )
 
 
-def _named(args: argparse.Namespace, option: str, command: str, listed_in: str) -> str:
-    """The NAME that `command` needs from `--option`, or exit saying where the names are."""
-    value = getattr(args, option)
-    if not value:
-        raise SystemExit(f"{command} needs --{option} NAME (see {listed_in})")
+def _option(args: argparse.Namespace, command: str, name: str, option: Option) -> str | None:
+    """The NAME `command` takes from `--name`, or exit saying where the names are listed."""
+    value = getattr(args, name)
+    if value is None and option.required:
+        listed = option.listed_in or "|".join(option.choices or ())
+        raise SystemExit(f"{command} needs --{name} NAME (see {listed})")
     return value
 
 
-def _tune(params: Params, args: argparse.Namespace) -> None:
-    from dlrepro.tuning import train_tuned, tune
+def _run_action(params: Params, args: argparse.Namespace) -> None:
+    """The section action the command names, with its options (sections.py)."""
+    section = SECTIONS[args.command]
+    action = section.actions[args.action]
+    command = f"{args.command} {args.action}"
+    names = [_option(args, command, name, section.options[name]) for name in action.options]
+    kwargs = {"dry_run": args.dry_run} if action.dry_run else {}
+    run = resolve(action.run)
+    if not action.data_parallel:
+        run(params, *names, **kwargs)
+        return
+    from dlrepro.training import distributed
+    from dlrepro.training.loop import resolve_device
 
-    if args.action == "study":
-        tune(params, args.study, dry_run=args.dry_run)
-    else:
-        train_tuned(params, args.study, dry_run=args.dry_run)
-
-
-def _s1(params: Params, args: argparse.Namespace) -> None:
-    from dlrepro.experiments import s1_network_training as s1
-
-    if args.action == "prepare":
-        s1.prepare(params)
-    elif args.action == "train":
-        variant = _named(args, "variant", "s1 train", "s1.variants in params.yaml")
-        s1.train_variant(params, variant, dry_run=args.dry_run)
-    else:
-        s1.make_figures(params)
-
-
-def _s2(params: Params, args: argparse.Namespace) -> None:
-    from dlrepro.experiments import s2_cnn_regimes as s2
-
-    if args.action == "prepare":
-        s2.prepare(params)
-    elif args.action == "pretrain":
-        arch = _named(args, "arch", "s2 pretrain", "s2.archs in params.yaml")
-        s2.pretrain(params, arch, dry_run=args.dry_run)
-    elif args.action == "train":
-        regime = _named(args, "regime", "s2 train", "s2.regimes in params.yaml")
-        from dlrepro.training import distributed
-        from dlrepro.training.loop import resolve_device
-
-        if params.s2.processes > 1 and not distributed.requested():
-            distributed.relaunch(params.s2.processes, args.argv)
-        with distributed.joined(resolve_device(params)):
-            s2.train_regime(params, regime, dry_run=args.dry_run)
-    elif args.action == "timing":
-        s2.time_regimes(params)
-    else:
-        s2.make_figures(params)
+    processes = getattr(params, args.command).processes
+    if processes > 1 and not distributed.requested():
+        distributed.relaunch(processes, args.argv)
+    with distributed.joined(resolve_device(params)):
+        run(params, *names, **kwargs)
 
 
-def _s3(params: Params, args: argparse.Namespace) -> None:
-    from dlrepro.experiments import s3_rnn as s3
-
-    if args.action == "prepare":
-        s3.prepare(params)
-    elif args.action == "airline":
-        s3.train_airline(params, dry_run=args.dry_run)
-    elif args.action == "sentiment":
-        model = _named(args, "model", "s3 sentiment", "s3.sentiment.models")
-        s3.train_sentiment(params, model, dry_run=args.dry_run)
-    elif args.action == "textgen":
-        level = _named(args, "level", "s3 textgen", "s3.textgen.levels")
-        s3.train_language_model(params, level, dry_run=args.dry_run)
-    else:
-        s3.make_figures(params)
-
-
-def _s4(params: Params, args: argparse.Namespace) -> None:
-    from dlrepro.experiments import s4_autoencoders as s4
-
-    if args.action == "prepare":
-        s4.prepare(params)
-    elif args.action == "autoencoder":
-        encoder = _named(args, "encoder", "s4 autoencoder", "s4.encoders")
-        s4.train_autoencoder(params, encoder, dry_run=args.dry_run)
-    else:
-        loss = _named(args, "loss", "s4 denoise", "s4.denoise.losses")
-        s4.train_denoiser(params, loss, dry_run=args.dry_run)
-
-
-def _s5(params: Params, args: argparse.Namespace) -> None:
-    from dlrepro.experiments import s5_generative as s5
-
-    if args.action == "prepare":
-        s5.prepare(params)
-    elif args.action == "classifier":
-        s5.train_classifier(params, dry_run=args.dry_run)
-    elif not args.model:
-        raise SystemExit(
-            f"s5 {args.action} needs --model NAME (see s5.models, s5.colourise.models)"
-        )
-    elif args.action == "generate":
-        s5.train_generative(params, args.model, dry_run=args.dry_run)
-    else:
-        s5.colourise(params, args.model, dry_run=args.dry_run)
-
-
-def _s6(params: Params, args: argparse.Namespace) -> None:
-    from dlrepro.experiments import s6_q_learning as s6
-
-    if args.action == "figures":
-        s6.make_figures(params)
-    elif args.agent == "sb3":
-        s6.run(params, "sb3", None, dry_run=args.dry_run)
-    elif args.agent and args.policy:
-        s6.run(params, args.agent, args.policy, dry_run=args.dry_run)
-    else:
-        raise SystemExit("s6 run needs --agent sb3, or --agent tabular|dqn with --policy")
+def _add_sections(commands: argparse._SubParsersAction) -> None:
+    for key, section in SECTIONS.items():
+        if not section.actions:
+            continue
+        parser = commands.add_parser(key, help=section.help)
+        parser.add_argument("action", choices=list(section.actions))
+        for name, option in section.options.items():
+            parser.add_argument(f"--{name}", choices=option.choices, help=option.help)
+        if any(action.dry_run for action in section.actions.values()):
+            parser.add_argument("--dry-run", action="store_true", help=section.dry_run_help)
+        parser.set_defaults(run=_run_action)
 
 
 def _claims(params: Params, args: argparse.Namespace) -> None:
@@ -238,45 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     fetch = commands.add_parser("fetch", help="fetch raw datasets into data/raw")
     fetch.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
     fetch.set_defaults(run=_fetch)
-    s1 = commands.add_parser("s1", help="Section 1: network training techniques")
-    s1.add_argument("action", choices=["prepare", "train", "figures"])
-    s1.add_argument("--variant", help="a key of s1.variants (for `train`)")
-    s1.add_argument("--dry-run", action="store_true", help=TRAIN_DRY_RUN_HELP)
-    s1.set_defaults(run=_s1)
-    s2 = commands.add_parser("s2", help="Section 2: CNN training regimes")
-    s2.add_argument("action", choices=["prepare", "pretrain", "train", "timing", "figures"])
-    s2.add_argument("--arch", help="a key of s2.archs (for `pretrain`)")
-    s2.add_argument("--regime", help="a key of s2.regimes (for `train`)")
-    s2.add_argument("--dry-run", action="store_true", help=TRAIN_DRY_RUN_HELP)
-    s2.set_defaults(run=_s2)
-    s3 = commands.add_parser("s3", help="Section 3: RNNs")
-    s3.add_argument("action", choices=["prepare", "airline", "sentiment", "textgen", "figures"])
-    s3.add_argument("--model", help="a key of s3.sentiment.models (for `sentiment`)")
-    s3.add_argument("--level", help="a key of s3.textgen.levels (for `textgen`)")
-    s3.add_argument("--dry-run", action="store_true", help=TRAIN_DRY_RUN_HELP)
-    s3.set_defaults(run=_s3)
-    s4 = commands.add_parser("s4", help="Section 4: autoencoders and denoising losses")
-    s4.add_argument("action", choices=["prepare", "autoencoder", "denoise"])
-    s4.add_argument("--encoder", help="a key of s4.encoders (for `autoencoder`)")
-    s4.add_argument("--loss", help="a key of s4.denoise.losses (for `denoise`)")
-    s4.add_argument("--dry-run", action="store_true", help=TRAIN_DRY_RUN_HELP)
-    s4.set_defaults(run=_s4)
-    s5 = commands.add_parser("s5", help="Section 5: VAE, GAN, Inception Score, colourisation")
-    s5.add_argument("action", choices=["prepare", "classifier", "generate", "colourise"])
-    s5.add_argument("--model", help="a key of s5.models or s5.colourise.models")
-    s5.add_argument("--dry-run", action="store_true", help=TRAIN_DRY_RUN_HELP)
-    s5.set_defaults(run=_s5)
-    s6 = commands.add_parser("s6", help="Section 6: Q-learning exploration policies")
-    s6.add_argument("action", choices=["run", "figures"])
-    s6.add_argument("--agent", choices=["tabular", "dqn", "sb3"])
-    s6.add_argument("--policy", choices=["epsilon_greedy", "softmax"])
-    s6.add_argument("--dry-run", action="store_true", help="one seed, a few steps; writes nothing")
-    s6.set_defaults(run=_s6)
-    tune = commands.add_parser("tune", help="Optuna studies and the tuned training runs")
-    tune.add_argument("action", choices=["study", "train"])
-    tune.add_argument("--study", required=True, help="a key of tune.studies")
-    tune.add_argument("--dry-run", action="store_true", help="check the space; run no trial")
-    tune.set_defaults(run=_tune)
+    _add_sections(commands)
     commands.add_parser(
         "claims", help="check the report's claims on the current outputs"
     ).set_defaults(run=_claims)

@@ -619,7 +619,8 @@ class Choice(_Strict):
 
 
 class TuneStudy(_Strict):
-    section: Literal["s1", "s2"]
+    section: str
+    """A section with tuning hooks (sections.py: `tunable`)."""
     condition: str
     """The variant (s1) or regime (s2) whose hyperparameters are searched."""
     n_trials: PositiveInt
@@ -662,13 +663,20 @@ class Params(_Strict):
 
     @model_validator(mode="after")
     def _studies_name_conditions(self) -> Params:
+        from dlrepro.sections import SECTIONS
+
+        hooks = {key: s.tunable for key, s in SECTIONS.items() if s.tunable is not None}
         for name, study in self.tune.studies.items():
-            section = getattr(self, study.section)
-            known = section.variants if study.section == "s1" else section.regimes
-            if study.condition not in known:
+            if study.section not in hooks:
+                raise ValueError(
+                    f"tune.studies.{name}.section = {study.section!r}: tunable sections are "
+                    f"{', '.join(hooks)}"
+                )
+            conditions = hooks[study.section].conditions
+            if study.condition not in _dotted(self, conditions):
                 raise ValueError(
                     f"tune.studies.{name}.condition = {study.condition!r} is not a key of "
-                    f"{study.section}.{'variants' if study.section == 's1' else 'regimes'}"
+                    f"{conditions}"
                 )
         return self
 
@@ -848,6 +856,13 @@ def override(params: Params, values: dict[str, Any]) -> Params:
         return Params.model_validate(tree)
     except ValidationError as error:
         raise ParamsError(f"invalid override {values}:\n{_describe(error)}") from None
+
+
+def _dotted(model: BaseModel, key: str) -> Any:
+    """The value at dotted params key `key` (`s1.variants`) of a params model."""
+    for part in key.split("."):
+        model = getattr(model, part)
+    return model
 
 
 def named(options: dict[str, Any], name: str, key: str) -> Any:

@@ -8,10 +8,11 @@ numbers), with the verdicts of the claims stage (results/claims/claims.json) set
 
 from __future__ import annotations
 
-import functools
 import platform
 import re
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from dlrepro import claims, numerics
 from dlrepro.config import ArchConfig, Params, digest
 from dlrepro.paths import PAPER, RESULTS
 from dlrepro.results import load_metrics, read_json
+from dlrepro.sections import SECTIONS, resolve
 
 GENERATED = PAPER / "generated"
 VARIABLES = PAPER / "_variables.yml"
@@ -56,53 +58,90 @@ def _s1_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
         "lr": params.s1.train.lr,
         "dropout": params.s1.dropout,
     }
-    table = [
-        "| Method | Report: val. acc. | Reproduced: best val. acc. | Test acc. | Epochs run "
-        "| Train − val. gap |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for row in report["table1"]:
-        m = metrics[row["variant"]]
-        table.append(
-            f"| {row['label']} | {row['val_acc']:.2f} | {pm(m['best_val_acc'])} "
-            f"| {pm(m['test_acc'])} | {m['epochs']['mean']:.1f} | {pm(m['train_val_gap'])} |"
-        )
+    shown = {name: m for name, m in metrics.items() if name not in report["not_in_table1"]}
+    table = results_table(
+        "Method",
+        shown,
+        [
+            Column(
+                "Reproduced: best val. acc.",
+                "best_val_acc",
+                report="val_acc",
+                report_title="Report: val. acc.",
+                report_digits=2,
+            ),
+            Column("Test acc.", "test_acc"),
+            Column("Epochs run", lambda m: f"{m['epochs']['mean']:.1f}"),
+            Column("Train − val. gap", "train_val_gap"),
+        ],
+        by_run(report["table1"], "variant"),
+    )
     return {"config": config}, {"s1_table1.md": table}
 
 
-def _reported(row: dict, key: str, fmt: str) -> str:
-    """A value the report gives, formatted, or a dash for rows the report does not have."""
-    return format(row[key], fmt) if key in row else "—"
+@dataclass(frozen=True)
+class Column:
+    """One column of a results table, and the report's value of it beside, where it has one."""
+
+    title: str
+    metric: str | Callable[[dict], str]
+    """A key of the run's metrics (a {mean, std} summary shows as mean ± std, a number or text
+    as it is), or the cell made from the run's metrics."""
+    digits: int = 3
+    report: str | None = None
+    """The report's key for this value: its column comes first, a dash where it has none."""
+    report_title: str | None = None
+    """Header of the report's column; `<title> (report)` when not given."""
+    report_digits: int | None = None
+    """Decimals of the report's values; `digits` when not given."""
+    align: str = "---:"
 
 
-def beside_report(
+def _cell(value: object, digits: int) -> str:
+    if isinstance(value, dict):
+        return pm(value, digits)
+    return format(value, f".{digits}f") if isinstance(value, float) else str(value)
+
+
+def results_table(
     first: str,
-    metrics: dict[str, dict],
-    reported: list[dict],
-    key: str,
-    columns: list[tuple[str, str, int, bool]],
+    runs: dict[str, dict],
+    columns: list[Column],
+    reported: dict[str, dict] | None = None,
+    labels: dict[str, str] | None = None,
 ) -> list[str]:
-    """A markdown table, one row per run in `metrics` labelled as the report's row whose `key`
-    names it: per column (header, metric, decimals, with_report) the reproduced mean ± std,
-    preceded by the report's value of the same metric when `with_report`."""
+    """A markdown table, one row per run that exists (`runs`: name -> its metrics, in order),
+    labelled as the report's row for it (`reported`: name -> the report's values), else as
+    `labels` names it, else by its name."""
+    reported, labels = reported or {}, labels or {}
     header, align = [first], ["---"]
-    for title, _, _, with_report in columns:
-        if with_report:
-            header.append(f"{title} (report)")
+    for column in columns:
+        if column.report:
+            header.append(column.report_title or f"{column.title} (report)")
             align.append("---:")
-        header.append(title)
-        align.append("---:")
+        header.append(column.title)
+        align.append(column.align)
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-    rows = {row[key]: row for row in reported}
-    for name, m in metrics.items():
-        r = rows.get(name, {"label": name})
-        cells = [r["label"]]
-        for _, metric, digits, with_report in columns:
-            if with_report:
-                cells.append(_reported(r, metric, f".{digits}f"))
-            cells.append(pm(m[metric], digits) if metric in m else "—")
+    for name, metrics in runs.items():
+        row = reported.get(name, {})
+        cells = [row.get("label", labels.get(name, name))]
+        for column in columns:
+            if column.report:
+                digits = column.digits if column.report_digits is None else column.report_digits
+                value = row.get(column.report)
+                cells.append("—" if value is None else format(value, f".{digits}f"))
+            if callable(column.metric):
+                cells.append(column.metric(metrics))
+            else:
+                value = metrics.get(column.metric)
+                cells.append("—" if value is None else _cell(value, column.digits))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def by_run(rows: list[dict], key: str) -> dict[str, dict]:
+    """The report's table rows keyed by the run each is (its `key`)."""
+    return {row[key]: row for row in rows}
 
 
 HEAD_INPUT = (
@@ -147,24 +186,41 @@ def _s2_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
     metrics = load_metrics("s2", cfg.regimes)
     timing = read_json(TIMING)
     manifest = read_json(Path("data/prepared/s2/target/manifest.json"))
-    reported = {row["regime"]: row for row in report["table2"]}
-    table = [
-        "| Regime | Train acc. (report) | Train acc. | Test acc. (report) | Test acc. "
-        "| Best epoch / run | s / epoch (report) | s / epoch† | ms / image (report) "
-        "| ms / image† |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, regime in cfg.regimes.items():
-        m, r, timed = metrics[name], reported.get(name, {}), timing["regimes"][name]
-        report_value = functools.partial(_reported, r)
-        label = f"{ARCH_NAMES[regime.arch]} {name.removeprefix(regime.arch + '_')}"
-        table.append(
-            f"| {label} | {report_value('train_acc', '.3f')} | {pm(m['train_acc'])} "
-            f"| {report_value('test_acc', '.3f')} | {pm(m['test_acc'])} "
-            f"| {m['best_epoch']['mean']:.1f} / {m['epochs']['mean']:.1f} "
-            f"| {report_value('sec_per_epoch', '.2f')} | {timed['sec_per_epoch']['median']:.3g} "
-            f"| {report_value('ms_per_image', '.3f')} | {timed['ms_per_image']['median']:.3g} |"
-        )
+    runs = {name: m | {"timing": timing["regimes"][name]} for name, m in metrics.items()}
+
+    def timed(key: str) -> Callable[[dict], str]:
+        return lambda m: f"{m['timing'][key]['median']:.3g}"
+
+    table = results_table(
+        "Regime",
+        runs,
+        [
+            Column("Train acc.", "train_acc", report="train_acc"),
+            Column("Test acc.", "test_acc", report="test_acc"),
+            Column(
+                "Best epoch / run",
+                lambda m: f"{m['best_epoch']['mean']:.1f} / {m['epochs']['mean']:.1f}",
+            ),
+            Column(
+                "s / epoch†",
+                timed("sec_per_epoch"),
+                report="sec_per_epoch",
+                report_title="s / epoch (report)",
+                report_digits=2,
+            ),
+            Column(
+                "ms / image†",
+                timed("ms_per_image"),
+                report="ms_per_image",
+                report_title="ms / image (report)",
+            ),
+        ],
+        by_run(report["table2"], "regime"),
+        {
+            name: f"{ARCH_NAMES[regime.arch]} {name.removeprefix(regime.arch + '_')}"
+            for name, regime in cfg.regimes.items()
+        },
+    )
     weights = [_weights_sentence(arch, arch_cfg) for arch, arch_cfg in cfg.archs.items()]
     weights.append(HEAD_INPUT)
     counts = manifest["counts"]
@@ -245,22 +301,30 @@ def _s6_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
     cfg = params.s6
     names = [run_name(agent, policy) for agent in ("tabular", "dqn") for policy in POLICIES]
     metrics = load_metrics("s6", [*names, "sb3"])
-    table = [
-        "| Agent | Exploration | Episodes to threshold | Runs reaching it | Final return "
-        "| Greedy return | Curve mean (AUC) | Roughness |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    labels = {"epsilon_greedy": "ε-greedy", "softmax": f"softmax, T = {cfg.temperature:g}"}
-    rows = [(f"Tabular, {cfg.tabular.env}", p, run_name("tabular", p)) for p in POLICIES]
-    rows += [(f"DQN (report's agent), {cfg.dqn.env}", p, run_name("dqn", p)) for p in POLICIES]
-    rows.append((f"SB3 DQN (zoo), {cfg.dqn.env}", "ε-greedy, linear decay", "sb3"))
-    for agent, policy, name in rows:
-        m = metrics[name]
-        table.append(
-            f"| {agent} | {labels.get(policy, policy)} | {pm(m['episodes_to_threshold'], 1)} "
-            f"| {m['reached']['mean']:.0%} | {pm(m['final_return'], 1)} "
-            f"| {pm(m['eval_return'], 1)} | {pm(m['auc'], 1)} | {pm(m['roughness'], 1)} |"
-        )
+    policies = {"epsilon_greedy": "ε-greedy", "softmax": f"softmax, T = {cfg.temperature:g}"}
+    agents = {
+        "tabular": f"Tabular, {cfg.tabular.env}",
+        "dqn": f"DQN (report's agent), {cfg.dqn.env}",
+    }
+    labels = {run_name(a, p): label for a, label in agents.items() for p in POLICIES}
+    labels["sb3"] = f"SB3 DQN (zoo), {cfg.dqn.env}"
+    exploration = {run_name(a, p): policies[p] for a in agents for p in POLICIES}
+    exploration["sb3"] = "ε-greedy, linear decay"
+    runs = {name: m | {"exploration": exploration[name]} for name, m in metrics.items()}
+    table = results_table(
+        "Agent",
+        runs,
+        [
+            Column("Exploration", "exploration", align="---"),
+            Column("Episodes to threshold", "episodes_to_threshold", 1),
+            Column("Runs reaching it", lambda m: f"{m['reached']['mean']:.0%}"),
+            Column("Final return", "final_return", 1),
+            Column("Greedy return", "eval_return", 1),
+            Column("Curve mean (AUC)", "auc", 1),
+            Column("Roughness", "roughness", 1),
+        ],
+        labels=labels,
+    )
     values = {
         "config": {
             "temperature": cfg.temperature,
@@ -338,32 +402,30 @@ def _s3_config(params: Params) -> dict:
 
 
 def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
-    from dlrepro.experiments.s3_rnn import bleu_key
+    from dlrepro.experiments.s3_text_generation import bleu_key
 
     cfg = params.s3
     airline = read_json(RESULTS / "s3" / "airline.json")
     windows = {f"window_{w}": airline[f"window_{w}"] for w in cfg.airline.windows}
-    airline_table = ["| Forecast | Test RMSE | Test MAE |", "|---|---:|---:|"]
-    for window in cfg.airline.windows:
-        m = windows[f"window_{window}"]
-        airline_table.append(
-            f"| RNN, window {window} | {pm(m['test_rmse'], 1)} | {pm(m['test_mae'], 1)} |"
-        )
-    for name, label in [("persistence", "last month"), ("seasonal_naive", "same month last year")]:
-        m = airline[name]
-        airline_table.append(f"| Baseline: {label} | {m['test_rmse']:.1f} | {m['test_mae']:.1f} |")
+    baselines = {"persistence": "last month", "seasonal_naive": "same month last year"}
+    airline_table = results_table(
+        "Forecast",
+        windows | {name: airline[name] for name in baselines},
+        [Column("Test RMSE", "test_rmse", 1), Column("Test MAE", "test_mae", 1)],
+        labels={f"window_{w}": f"RNN, window {w}" for w in cfg.airline.windows}
+        | {name: f"Baseline: {label}" for name, label in baselines.items()},
+    )
     sentiment = load_metrics("s3", cfg.sentiment.models, prefix="sentiment_")
-    table3 = beside_report(
+    table3 = results_table(
         "Model",
         sentiment,
-        report["table3"],
-        "model",
         [
-            ("Test acc.", "test_acc", 3, True),
-            ("Train acc.", "train_acc", 3, True),
-            ("Probe 1", "probe_1", 3, True),
-            ("Probe 2", "probe_2", 3, True),
+            Column("Test acc.", "test_acc", report="test_acc"),
+            Column("Train acc.", "train_acc", report="train_acc"),
+            Column("Probe 1", "probe_1", report="probe_1"),
+            Column("Probe 2", "probe_2", report="probe_2"),
         ],
+        by_run(report["table3"], "model"),
     )
 
     levels = list(cfg.textgen.levels)
@@ -426,30 +488,28 @@ def _s4_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
     cfg = params.s4
     manifest = read_json(Path("data/prepared/s4/manifest.json"))
     codes = load_metrics("s4", cfg.encoders, prefix="autoencoder_")
-    table4 = beside_report(
+    table4 = results_table(
         "Method",
         codes,
-        report["table4"],
-        "encoder",
         [
-            ("Test MSE", "test_mse", 4, True),
-            ("Train MSE", "train_mse", 4, True),
-            ("Test acc.", "test_acc", 3, True),
-            ("Train acc.", "train_acc", 3, True),
+            Column("Test MSE", "test_mse", 4, report="test_mse"),
+            Column("Train MSE", "train_mse", 4, report="train_mse"),
+            Column("Test acc.", "test_acc", report="test_acc"),
+            Column("Train acc.", "train_acc", report="train_acc"),
         ],
+        by_run(report["table4"], "encoder"),
     )
     denoise = load_metrics("s4", cfg.denoise.losses, prefix="denoise_")
-    table5 = beside_report(
+    table5 = results_table(
         "Training loss",
         denoise,
-        report["table5"],
-        "loss",
         [
-            ("Val. MSE", "val_mse", 4, True),
-            ("Train MSE", "train_mse", 4, True),
-            ("Test MSE", "test_mse", 4, False),
-            ("Test SSIM", "test_ssim", 3, False),
+            Column("Val. MSE", "val_mse", 4, report="val_mse"),
+            Column("Train MSE", "train_mse", 4, report="train_mse"),
+            Column("Test MSE", "test_mse", 4),
+            Column("Test SSIM", "test_ssim"),
         ],
+        by_run(report["table5"], "loss"),
     )
 
     erratum = report["erratum"]
@@ -507,27 +567,32 @@ def _s5_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
     cfg = params.s5
     classifier = read_json(RESULTS / "s5" / "classifier" / "metrics.json")
     generative = load_metrics("s5", cfg.models, prefix="generate_")
-    table6 = beside_report(
+    table6 = results_table(
         "Model",
         generative,
-        report["table6"],
-        "model",
-        [("MSE", "test_mse", 4, True), ("Inception Score", "inception_score", 2, True)],
+        [
+            Column("MSE", "test_mse", 4, report="test_mse"),
+            Column("Inception Score", "inception_score", 2, report="inception_score"),
+        ],
+        by_run(report["table6"], "model"),
     )
     table6.append(
         f"| Real test digits (the ceiling) | — | — | — | {pm(classifier['real_is'], 2)} |"
     )
     colour_cfg = cfg.colourise
     colourisers = load_metrics("s5", colour_cfg.models, prefix="colourise_")
-    says = report["colourise"]
-    colour = ["| Model | Test MAE (report) | Test MAE | Train MAE |", "|---|---:|---:|---:|"]
-    for name, m in colourisers.items():
-        kind = colour_cfg.models[name]
-        reported_mae = says["report"].get(kind, "—")
-        colour.append(
-            f"| {COLOURISERS[kind]} | {reported_mae} | {pm(m['test_mae'], 4)} "
-            f"| {pm(m['train_mae'], 4)} |"
-        )
+    reported_mae = report["colourise"]["report"]
+    colour = results_table(
+        "Model",
+        colourisers,
+        [Column("Test MAE", "test_mae", 4, report="test_mae"), Column("Train MAE", "train_mae", 4)],
+        {
+            name: {"test_mae": reported_mae[kind]}
+            for name, kind in colour_cfg.models.items()
+            if kind in reported_mae
+        },
+        {name: COLOURISERS[kind] for name, kind in colour_cfg.models.items()},
+    )
     manifest = read_json(Path("data/prepared/s5/colour/manifest.json"))
     photo_facts = {
         "imagenet_photos": len(colour_photos.IMAGENET_MEMBERS),
@@ -564,17 +629,6 @@ def _s5_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
 def _table_cell(text: str) -> str:
     """Generated text made safe inside a markdown table cell."""
     return text.replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
-
-
-BUILDERS = {  # a key of report_values.yaml, _variables.yml and claims.SECTIONS: its assets
-    "s1": _s1_assets,
-    "s2": _s2_assets,
-    "s3": _s3_assets,
-    "s4": _s4_assets,
-    "s5": _s5_assets,
-    "s6": _s6_assets,
-    "tune": _tune_assets,
-}
 
 
 LIBRARIES = [
@@ -702,8 +756,8 @@ def claims_summary(counts: dict) -> list[str]:
         return [str(sum(tally.values())), *(str(tally[v]) for v in claims.VERDICTS)]
 
     lines = ["| Section | Claims | Hold | Fail | Inconclusive |", "|---|---:|---:|---:|---:|"]
-    for section, (title, _) in claims.SECTIONS.items():
-        lines.append(f"| {title} | " + " | ".join(cells(counts[section])) + " |")
+    for key, section in SECTIONS.items():
+        lines.append(f"| {section.title} | " + " | ".join(cells(counts[key])) + " |")
     lines.append(
         "| **All the report's** | " + " | ".join(f"**{c}**" for c in cells(counts["all"])) + " |"
     )
@@ -724,11 +778,11 @@ def write_assets(params: Params) -> None:
         "source": source_notes(),
     }
     GENERATED.mkdir(parents=True, exist_ok=True)
-    for section, build in BUILDERS.items():
-        values, includes = build(params, report[section])
-        variables[section] = {**values, "claims": counts[section]}
-        if section != "tune":  # the tuning table shows its verdicts itself
-            includes[f"{section}_claims.md"] = claims.table(_checked(section))
+    for key, section in SECTIONS.items():
+        values, includes = resolve(section.paper_assets)(params, report[key])
+        variables[key] = {**values, "claims": counts[key]}
+        if section.claims_in_paper:
+            includes[f"{key}_claims.md"] = claims.table(_checked(key))
         for name, lines in includes.items():
             (GENERATED / name).write_text("\n".join(lines) + "\n")
     (GENERATED / "claims_summary.md").write_text("\n".join(claims_summary(counts)) + "\n")

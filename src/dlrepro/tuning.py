@@ -35,9 +35,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dlrepro.config import Choice, FloatRange, Params, TuneConfig, TuneStudy, digest, override
+from dlrepro.config import (
+    Choice,
+    FloatRange,
+    Params,
+    TuneConfig,
+    TuneStudy,
+    digest,
+    named,
+    override,
+)
 from dlrepro.paths import PAPER, RESULTS
 from dlrepro.results import read_json, save_figure, subplots, write_json
+from dlrepro.sections import SECTIONS
 from dlrepro.tracking import PROJECT, Run
 
 STORAGE_ENV = "DLREPRO_OPTUNA_STORAGE"
@@ -45,11 +55,6 @@ WORKER_ENV = "DLREPRO_TUNE_WORKER"
 RESULTS_DIR = RESULTS / "tune"
 FIGURES_DIR = PAPER / "figures" / "tune"
 """One folder per study: <study>/history.png and <study>/importance.png."""
-SECTIONS = {
-    "s1": ("dlrepro.experiments.s1_network_training", "train_variant"),
-    "s2": ("dlrepro.experiments.s2_cnn_regimes", "train_regime"),
-}
-"""Section -> its module (which has `condition(params, name)`) and its train function."""
 
 
 class TuningError(RuntimeError):
@@ -268,7 +273,7 @@ def objective_for(params: Params, spec: TuneStudy):
     from dlrepro.training.loop import resolve_device
     from dlrepro.training.seeds import fit_condition
 
-    section = importlib.import_module(SECTIONS[spec.section][0])
+    section = importlib.import_module(SECTIONS[spec.section].tunable.module)
 
     def objective(trial) -> float:
         trial_params = override(params, suggest(trial, spec.space))
@@ -295,12 +300,8 @@ def tune(params: Params, name: str, *, dry_run: bool = False) -> dict | None:
     import optuna
 
     cfg = params.tune
-    if name not in cfg.studies:
-        raise SystemExit(
-            f"unknown study {name!r}; defined in tune.studies: {', '.join(cfg.studies)}"
-        )
-    spec = cfg.studies[name]
-    section = importlib.import_module(SECTIONS[spec.section][0])
+    spec = named(cfg.studies, name, "tune.studies")
+    section = importlib.import_module(SECTIONS[spec.section].tunable.module)
     # A space key that is no params key, or a choice params.yaml refuses, fails here, before
     # any trial and before the storage is touched.
     section.condition(override(params, _first(spec.space)), spec.condition)
@@ -408,11 +409,7 @@ def train_tuned(params: Params, name: str, *, dry_run: bool = False) -> dict | N
     results/<section>/<condition>_tuned/ beside the report-setting run."""
     import json
 
-    if name not in params.tune.studies:
-        raise SystemExit(
-            f"unknown study {name!r}; defined in tune.studies: {', '.join(params.tune.studies)}"
-        )
-    spec = params.tune.studies[name]
+    spec = named(params.tune.studies, name, "tune.studies")
     path = best_params_path(name)
     if not path.exists():
         raise SystemExit(f"{path} is missing; run the study first (`dvc repro tune@{name}`)")
@@ -427,8 +424,8 @@ def train_tuned(params: Params, name: str, *, dry_run: bool = False) -> dict | N
             f"first: `dlrepro tune study --study {name}` (or `dvc repro tune@{name}`)"
         )
     tuned = override(params, json.loads(path.read_text()))
-    module, train = SECTIONS[spec.section]
-    train_condition = getattr(importlib.import_module(module), train)
+    hooks = SECTIONS[spec.section].tunable
+    train_condition = getattr(importlib.import_module(hooks.module), hooks.train)
     return train_condition(
         tuned, spec.condition, dry_run=dry_run, output_name=f"{spec.condition}_tuned"
     )

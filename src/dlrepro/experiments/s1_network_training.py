@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 from torch import nn
 
-from dlrepro.config import Params, S1Config, S1Variant
+from dlrepro.config import Params, S1Config, S1Variant, named
 from dlrepro.data.prepare import TensorSplit, load_prepared, prepare_images
 from dlrepro.models.cnn import SmallCNN, zero_init_
 from dlrepro.paths import PAPER, PREPARED, RESULTS
@@ -72,12 +72,7 @@ def build_model(cfg: S1Config, variant: S1Variant, manifest: dict) -> nn.Module:
 def condition(params: Params, name: str) -> tuple[Condition, dict[str, TensorSplit]]:
     """Variant `name` as a trainable condition, with its data."""
     cfg = params.s1
-    if name not in cfg.variants:
-        raise SystemExit(
-            f"unknown variant {name!r}; defined in params.yaml s1.variants: "
-            f"{', '.join(cfg.variants)}"
-        )
-    variant = cfg.variants[name]
+    variant = named(cfg.variants, name, "s1.variants")
     lr = variant.lr or cfg.train.lr
     splits, manifest = load_prepared(DATA_DIR)
     config = {

@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from dlrepro.config import Params, S2Config, S2Regime
+from dlrepro.config import Params, S2Config, S2Regime, named
 from dlrepro.data.prepare import TensorSplit, load_prepared, prepare_images
 from dlrepro.models.transfer import (
     InputAdapter,
@@ -148,9 +148,7 @@ def build_model(
 def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
     """Write the pretrained base of `arch` to data/prepared/s2/pretrained/<arch>.pt."""
     cfg = params.s2
-    if arch not in cfg.archs:
-        raise SystemExit(f"unknown arch {arch!r}; defined in s2.archs: {', '.join(cfg.archs)}")
-    arch_cfg = cfg.archs[arch]
+    arch_cfg = named(cfg.archs, arch, "s2.archs")
     meta = {"arch": arch, "width": arch_cfg.width, "weights": arch_cfg.weights}
     if arch_cfg.weights == "source_task":
         splits, manifest = load_prepared(SOURCE_DIR)
@@ -230,11 +228,7 @@ def condition(params: Params, name: str) -> tuple[Condition, dict[str, TensorSpl
 def regime_condition(params: Params, name: str, manifest: dict) -> Condition:
     """Regime `name` as a trainable condition on the target data `manifest` describes."""
     cfg = params.s2
-    if name not in cfg.regimes:
-        raise SystemExit(
-            f"unknown regime {name!r}; defined in params.yaml s2.regimes: {', '.join(cfg.regimes)}"
-        )
-    regime = cfg.regimes[name]
+    regime = named(cfg.regimes, name, "s2.regimes")
     pretrained = load_pretrained(regime.arch) if regime.init == "pretrained" else None
     config = {
         "profile": params.profile,

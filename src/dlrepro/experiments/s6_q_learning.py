@@ -139,6 +139,8 @@ def dry_run_params(params: Params) -> Params:
 
 def run(params: Params, agent: str, policy: str | None, *, dry_run: bool = False) -> dict | None:
     """Train one agent/policy over every seed; write episodes.csv and metrics.json."""
+    if (agent == "sb3") != (policy is None):
+        raise SystemExit("s6 run needs --agent sb3, or --agent tabular|dqn with --policy")
     if dry_run:
         params = dry_run_params(params)
     # Here, not at the top: `s6 figures` needs neither, and importing torch costs seconds.
