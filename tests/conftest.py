@@ -129,6 +129,32 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
+def repo_commands(repo: Path, **env: str) -> Callable[..., str]:
+    """`run(*command)` in the repository copy `repo`, with this venv's commands on PATH, W&B
+    off and a git identity (plus `env`), asserting success; returns its stdout."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "GIT_AUTHOR_NAME": "test",
+        "GIT_AUTHOR_EMAIL": "test@example.invalid",
+        "GIT_COMMITTER_NAME": "test",
+        "GIT_COMMITTER_EMAIL": "test@example.invalid",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        **env,
+    }
+
+    def run(*command: str) -> str:
+        result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    return run
+
+
 @pytest.fixture
 def restore_compute():
     """Put the process-wide compute settings and thread count back after a test changes them."""

@@ -25,9 +25,17 @@ from dlrepro.data.archives import (
     safe_extract,
     verify_checksum,
 )
-from dlrepro.data.prepare import load_prepared, prepare_images
+from dlrepro.data.prepare import (
+    PixelScale,
+    TensorSplit,
+    channel_statistics,
+    load_prepared,
+    prepare_images,
+    stratified_split,
+)
 from dlrepro.data.sources import DatasetSpec, ImageSplits, fetch, verify_raw
 from dlrepro.models.transfer import published_weights
+from dlrepro.training.loop import batches
 
 from .conftest import REPO, write_idx
 
@@ -116,9 +124,73 @@ def test_prepare_writes_normalised_stratified_splits_with_manifest(tmp_path, tin
     assert manifest["counts"] == {"train": 80, "val": 20, "test": 40}
     assert manifest["licence"] == "CC0" and manifest["source"] == "offline"
     splits, _ = load_prepared(tmp_path / "out")
-    assert splits["train"].x.shape == (80, 1, 8, 8)
-    assert abs(float(splits["train"].x.mean())) < 1e-4
+    assert splits["train"].x.shape == (80, 1, 8, 8) and splits["train"].x.dtype == torch.uint8
+    assert abs(float(splits["train"].decoded().x.mean())) < 1e-4
     assert np.bincount(splits["val"].y.numpy()).tolist() == [5, 5, 5, 5]
+
+
+def _old_prepare_inputs(split: np.ndarray, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
+    """What prepare_images wrote before pixels were stored as uint8: the split standardised in
+    float32 numpy arrays, channels first."""
+    scaled = (split.astype(np.float32) / 255.0 - mean) / std
+    return torch.from_numpy(np.ascontiguousarray(scaled.transpose(0, 3, 1, 2)))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_stored_pixels_give_the_bytes_the_float_prepare_wrote(tmp_path, channels):
+    """uint8 storage changes no input: every batch equals the old float32 tensors bit for bit.
+    The statistics are too for one channel (every embedded set); for three, numpy summed each
+    channel in a float32 running sum, a few ulps off here (and far off at CIFAR-10's size)."""
+    rng = np.random.default_rng(channels)
+    x = rng.integers(0, 256, size=(300, 12, 12, channels), dtype=np.uint8)
+    y = np.arange(300) % 3
+    splits = ImageSplits(x[:200], y[:200], x[200:], y[200:], list("abc"))
+    sources.register(
+        DatasetSpec(f"pixels{channels}", "test", "", {"offline": {}}, {}, lambda raw: splits)
+    )
+    raw = tmp_path / "raw" / f"pixels{channels}"
+    raw.mkdir(parents=True)
+    (raw / "SOURCE.json").write_text(
+        '{"source": "offline", "licence": "test", "homepage": "", "files": {}}'
+    )
+    prepare_images(f"pixels{channels}", tmp_path / "raw", tmp_path / "out", n_train=None,
+                   n_test=None, val_fraction=0.25)  # fmt: skip
+    splits, _ = load_prepared(tmp_path / "out")
+    fit_idx, val_idx = stratified_split(y[:200], 0.25)
+    train, val = x[:200][fit_idx], x[:200][val_idx]
+    old_train = train.astype(np.float32) / 255.0
+    old_mean, old_std = old_train.mean(axis=(0, 1, 2)), old_train.std(axis=(0, 1, 2))
+    mean, std = splits["train"].scale.mean.numpy(), splits["train"].scale.std.numpy()
+    exact = old_train.astype(np.float64)
+    np.testing.assert_allclose(mean, exact.mean(axis=(0, 1, 2)), rtol=1e-7)
+    np.testing.assert_allclose(std, exact.std(axis=(0, 1, 2)), rtol=1e-7)
+    if channels == 1:
+        assert np.array_equal(mean, old_mean) and np.array_equal(std, old_std)
+    for split, images in {"train": train, "val": val, "test": x[200:]}.items():
+        assert torch.equal(splits[split].decoded().x, _old_prepare_inputs(images, mean, std))
+    batch, _ = next(batches(splits["val"], 16))
+    assert torch.equal(batch, _old_prepare_inputs(val[:16], mean, std))
+
+
+def test_channel_statistics_are_exact_where_a_float32_sum_stalls():
+    """46M pixels per channel (CIFAR-10's training set): a float32 running sum stops growing at
+    2**24, numpy's mean of these would read 0.36. Counting pixel values does not."""
+    pixels = np.broadcast_to(np.array([0, 255], np.uint8), (45_000, 3, 32, 16, 2))
+    mean, std = channel_statistics(pixels.reshape(45_000, 3, 32, 32))
+    assert mean.tolist() == [0.5] * 3 and std.tolist() == [0.5] * 3
+
+
+def test_pixel_scale_normalises_on_the_pixels_device_with_true_division():
+    scale = PixelScale(torch.tensor([0.25, 0.5]), torch.tensor([0.3, 0.2]))
+    pixels = torch.arange(256, dtype=torch.uint8).repeat(2, 1).view(1, 2, 16, 16)
+    expected = (pixels.numpy().astype(np.float32) / 255.0 - np.float32([[[0.25]], [[0.5]]])) / (
+        np.float32([[[0.3]], [[0.2]]])
+    )
+    assert torch.equal(scale(pixels), torch.from_numpy(expected))
+    if torch.cuda.is_available():  # CUDA turns `/ 255.0` into a multiplication by 1/255
+        assert torch.equal(scale.to("cuda")(pixels.cuda()).cpu(), torch.from_numpy(expected))
+    with pytest.raises(ValueError, match="PixelScale"):
+        TensorSplit(pixels, torch.zeros(1))
 
 
 def test_corrupt_prepared_file_is_detected(tmp_path, tiny_dataset):

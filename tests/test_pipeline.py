@@ -2,15 +2,11 @@
 then an ablation with `dvc exp run -S`."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-from .conftest import REPO, copy_repo
+from .conftest import REPO, copy_repo, repo_commands
 
 
 @pytest.mark.skipif(not (REPO / "data" / "raw").exists(), reason="run `make data` first")
@@ -19,20 +15,7 @@ def test_smoke_profile_reproduces_every_section_through_the_paper(tmp_path):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["profile"] = "smoke"
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {
-        **os.environ,
-        "WANDB_MODE": "disabled",
-        "GIT_AUTHOR_NAME": "test",
-        "GIT_AUTHOR_EMAIL": "test@example.invalid",
-        "GIT_COMMITTER_NAME": "test",
-        "GIT_COMMITTER_EMAIL": "test@example.invalid",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
-
-    def run(*command):
-        result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
-        assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
-        return result.stdout
+    run = repo_commands(repo)
 
     run("git", "init", "-q")
     run("dvc", "repro", "--force")  # every stage, whatever the copied dvc.lock says

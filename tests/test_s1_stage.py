@@ -4,7 +4,9 @@ import pandas as pd
 
 from dlrepro.config import validate
 from dlrepro.experiments import s1_network_training as s1
+from dlrepro.training import loop
 from dlrepro.training.loop import NonFiniteLossError
+from dlrepro.training.seeds import DRY_RUN_BATCHES
 
 from .conftest import smoke_params
 
@@ -66,6 +68,24 @@ def test_dry_run_writes_nothing(project):
     s1.train_variant(_params(), "bn", dry_run=True)
     assert not (project / "results").exists()
     assert not (project / ".dlrepro").exists()
+
+
+def test_dry_run_evaluates_a_few_batches_only(project, monkeypatch):
+    """At the paper profile's size a dry run must still take seconds: it evaluates no split."""
+    evaluated = []
+
+    def evaluate(model, data, loss_fn):
+        evaluated.append(len(data))
+        return original(model, data, loss_fn)
+
+    original = loop.evaluate
+    monkeypatch.setattr(loop, "evaluate", evaluate)
+    monkeypatch.setattr(s1, "evaluate", evaluate)
+    raw = smoke_params(train={**smoke_params()["s1"]["train"], "batch_size": 8})
+    raw["compute"]["seed_processes"] = 0  # in this process, where the counter is
+    params = validate(raw)
+    s1.train_variant(params, "bn", dry_run=True)
+    assert evaluated and max(evaluated) <= DRY_RUN_BATCHES * params.s1.train.batch_size
 
 
 def test_lr_sweep_is_the_baseline_plus_lr_only_variants():

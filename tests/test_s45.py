@@ -15,7 +15,7 @@ from torch import nn
 
 from dlrepro.config import ParamsError, validate
 from dlrepro.data import colour_photos, mnist
-from dlrepro.data.prepare import TensorSplit, prepare_images
+from dlrepro.data.prepare import TensorSplit, load_prepared, prepare_images
 from dlrepro.data.sources import DatasetSpec, ImageSplits, register
 from dlrepro.experiments.s4_autoencoders import add_noise, code_accuracy
 from dlrepro.experiments.s5_generative import grey, inception_score
@@ -261,7 +261,7 @@ def test_prepare_can_keep_unit_pixels_and_pad_to_32(tmp_path):
         "tiny_digits", tmp_path / "raw", tmp_path / "out", n_train=None, n_test=None,
         val_fraction=0.25, standardise=False, pad_to=32,
     )  # fmt: skip
-    test = torch.load(tmp_path / "out" / "test.pt", weights_only=True)["x"]
+    test = load_prepared(tmp_path / "out")[0]["test"].decoded().x
     assert test.shape == (20, 1, 32, 32) and manifest["image_shape"] == [32, 32, 1]
     assert test[:, :, :2].abs().max() == 0 and test[:, :, 2:30, 2:30].max() <= 1
     assert math.isclose(float(test[0, 0, 2:30, 2:30].mul(255).round()[0, 0]), x[40, 0, 0, 0])

@@ -1,10 +1,11 @@
 """params.yaml: loading, profile overlay and validation.
 
 params.yaml holds every hyperparameter plus a `profiles` table of overlays (`smoke`, `embedded`,
-`paper`). `profile` picks one; the overlay is merged into the base tree and the result is
-validated here, before any stage does work, so a bad value fails with the key, the value and what
-is allowed, and nothing is written. Each value has one home: a key that the profiles set reads
-`per-profile` in the base, so an override of the base key cannot be silently shadowed.
+`paper`, `paper_ci`). `profile` picks one; the overlay is merged into the base tree and the
+result is validated here, before any stage does work, so a bad value fails with the key, the
+value and what is allowed, and nothing is written. Each value has one home: a key that the
+profiles set reads `per-profile` in the base, so an override of the base key cannot be silently
+shadowed.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from pydantic import (
     model_validator,
 )
 
-PROFILES = ("smoke", "embedded", "paper")
-Profile = Literal["smoke", "embedded", "paper"]
+PROFILES = ("smoke", "embedded", "paper", "paper_ci")
+Profile = Literal["smoke", "embedded", "paper", "paper_ci"]
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]

@@ -26,10 +26,21 @@ def fetch_download(dest: Path) -> None:
 
 
 def _read(paths: list[Path]) -> np.ndarray:
+    """The images at `paths` as one (N, 64, 64, 3) uint8 array, filled in place (a list of
+    100k arrays stacked would hold every image twice)."""
     from PIL import Image
 
-    # A few Tiny-ImageNet JPEGs are greyscale; convert("RGB") gives every image 3 channels.
-    return np.stack([np.asarray(Image.open(path).convert("RGB")) for path in paths])
+    def rgb(path: Path) -> np.ndarray:
+        # A few Tiny-ImageNet JPEGs are greyscale; convert("RGB") gives every image 3 channels.
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+
+    first = rgb(paths[0])
+    images = np.empty((len(paths), *first.shape), np.uint8)
+    images[0] = first
+    for i, path in enumerate(paths[1:], start=1):
+        images[i] = rgb(path)
+    return images
 
 
 def load(raw: Path) -> ImageSplits:

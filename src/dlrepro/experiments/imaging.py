@@ -17,8 +17,9 @@ SHOWN = 8
 
 
 def load_digits() -> tuple[dict[str, TensorSplit], dict]:
-    """Prepared digits in [0, 1] (x) with their labels (y), per split."""
-    return load_prepared(DIGITS_DIR)
+    """Prepared digits in [0, 1] (x, float32) with their labels (y), per split."""
+    digits, manifest = load_prepared(DIGITS_DIR)
+    return {split: data.decoded() for split, data in digits.items()}, manifest
 
 
 @torch.no_grad()

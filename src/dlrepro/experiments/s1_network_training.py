@@ -33,7 +33,7 @@ from dlrepro.results import (
 from dlrepro.tracking import log_figures
 from dlrepro.training.augment import random_affine
 from dlrepro.training.loop import FitResult, evaluate
-from dlrepro.training.seeds import Condition, Measured, run_condition
+from dlrepro.training.seeds import Condition, Measured, dry_run_data, run_condition
 
 SECTION = "s1"
 DATA_DIR = PREPARED / SECTION
@@ -114,6 +114,8 @@ def train_variant(
     runs.csv (one row per seed) and the histories under results/s1/<output_name or name>/."""
     run, splits = condition(params, name)
     run.name = output_name or name
+    if dry_run:
+        splits = dry_run_data(splits, run.train.batch_size)
 
     def measure(model: nn.Module, result: FitResult) -> Measured:
         test = evaluate(model, splits["test"], nn.CrossEntropyLoss())

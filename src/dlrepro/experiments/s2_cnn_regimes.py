@@ -67,7 +67,13 @@ from dlrepro.training.loop import (
     resolve_device,
     seed_everything,
 )
-from dlrepro.training.seeds import Condition, Measured, run_condition, train_over_seeds
+from dlrepro.training.seeds import (
+    Condition,
+    Measured,
+    dry_run_data,
+    run_condition,
+    train_over_seeds,
+)
 
 SECTION = "s2"
 TARGET_DIR = PREPARED / SECTION / "target"
@@ -159,6 +165,8 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
     meta = {"arch": arch, "width": arch_cfg.width, "weights": arch_cfg.weights}
     if arch_cfg.weights == "source_task":
         splits, manifest = load_prepared(SOURCE_DIR)
+        if dry_run:
+            splits = dry_run_data(splits, cfg.pretrain.batch_size)
         condition = Condition(
             section=SECTION,
             name=f"pretrain_{arch}",
@@ -282,6 +290,8 @@ def train_regime(
     """Train regime `name` once per seed; write results/s2/<output_name or name>/."""
     run, splits = condition(params, name)
     run.name = output_name or name
+    if dry_run:
+        splits = dry_run_data(splits, run.train.batch_size)
 
     def measure(model: nn.Module, result: FitResult) -> Measured:
         train = evaluate(model, splits["train"], nn.CrossEntropyLoss())
@@ -330,7 +340,7 @@ def over_repeats(values: list[float]) -> dict:
 
 def _head(data: TensorSplit, n: int, device: torch.device) -> TensorSplit:
     """The first `n` examples (all, where fewer exist), on `device`."""
-    return TensorSplit(data.x[:n].to(device), data.y[:n].to(device))
+    return data.head(n).to(device)
 
 
 def _train_seconds(

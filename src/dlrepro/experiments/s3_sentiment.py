@@ -15,7 +15,7 @@ from dlrepro.data.prepare import SPLITS, TensorSplit, read_prepared
 from dlrepro.experiments.s3_rnn import DATA_DIR, SECTION
 from dlrepro.models.rnn import EmbeddingPool, LSTMClassifier
 from dlrepro.training.loop import FitResult, evaluate
-from dlrepro.training.seeds import Condition, Measured, run_condition
+from dlrepro.training.seeds import Condition, Measured, dry_run_data, run_condition
 
 POSITIVE = 1
 SENTIMENT_METRICS = ["test_acc", "train_acc", "best_val_acc", "best_epoch", "epochs"]
@@ -39,6 +39,8 @@ def train_sentiment(params: Params, name: str, *, dry_run: bool = False) -> dict
     spec = named(cfg.models, name, "s3.sentiment.models")
     contents, manifest = read_prepared(DATA_DIR / "sentiment")
     splits = {split: TensorSplit(contents[split]["x"], contents[split]["y"]) for split in SPLITS}
+    if dry_run:
+        splits = dry_run_data(splits, cfg.train.batch_size)
     probes = contents["probes"]["x"]
     loss_fn = nn.CrossEntropyLoss()
 

@@ -21,7 +21,7 @@ from dlrepro.data.sequences import PAD, UNK, detokenise, encode, lm_tokens
 from dlrepro.experiments.s3_rnn import DATA_DIR, RESULTS_DIR, SECTION
 from dlrepro.models.rnn import TokenLSTM, sample
 from dlrepro.training.loop import FitResult, evaluate
-from dlrepro.training.seeds import Condition, Measured, run_condition
+from dlrepro.training.seeds import Condition, Measured, dry_run_data, run_condition
 
 LM_METRICS = ["test_loss", "test_perplexity", "test_acc", "best_epoch", "epochs"]
 
@@ -108,6 +108,9 @@ def train_language_model(params: Params, level: str, *, dry_run: bool = False) -
     contents, manifest = read_prepared(DATA_DIR / "text")
     group = contents[level]
     splits = {split: TensorSplit(group[f"{split}_x"], group[f"{split}_y"]) for split in SPLITS}
+    if dry_run:  # and one generation per temperature, scored against one reference
+        splits = dry_run_data(splits, cfg.train.batch_size)
+        cfg = cfg.model_copy(update={"samples": 1, "references": 1})
     vocab_size = len(manifest["levels"][level]["vocabulary"])
 
     def measure(model: nn.Module, result: FitResult) -> Measured:

@@ -43,7 +43,13 @@ from dlrepro.results import (
 from dlrepro.tracking import log_figures
 from dlrepro.training.loop import FitResult
 from dlrepro.training.losses import SimilarityLoss, image_loss
-from dlrepro.training.seeds import Condition, Measured, run_condition, write_histories
+from dlrepro.training.seeds import (
+    Condition,
+    Measured,
+    dry_run_data,
+    run_condition,
+    write_histories,
+)
 
 SECTION = "s4"
 RESULTS_DIR = RESULTS / SECTION
@@ -147,6 +153,8 @@ def train_autoencoder(params: Params, name: str, *, dry_run: bool = False) -> di
     cfg = params.s4
     kind = named(cfg.encoders, name, "s4.encoders")
     digits, manifest = load_digits()
+    if dry_run:
+        digits = dry_run_data(digits, cfg.train.batch_size)
     index = shown(len(digits["test"]))
     condition_name = f"autoencoder_{name}"
     info = {"encoder": name, "kind": kind, "code_dim": cfg.code_dim}
@@ -236,6 +244,8 @@ def train_denoiser(params: Params, name: str, *, dry_run: bool = False) -> dict 
     cfg, dn = params.s4, params.s4.denoise
     loss = named(dn.losses, name, "s4.denoise.losses")
     digits, manifest = load_digits()
+    if dry_run:
+        digits = dry_run_data(digits, cfg.train.batch_size)
     # One fixed noise draw per split for measuring; training draws fresh noise every batch.
     fixed = torch.Generator().manual_seed(DATA_SEED)
     noisy = {split: add_noise(d.x, dn.noise_std, fixed) for split, d in digits.items()}

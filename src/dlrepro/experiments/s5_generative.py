@@ -46,7 +46,7 @@ from dlrepro.results import image_rows, save_figure
 from dlrepro.tracking import log_figures
 from dlrepro.training.adversarial import Adversarial
 from dlrepro.training.loop import FitResult, clone_state, evaluate
-from dlrepro.training.seeds import Condition, Measured, run_condition
+from dlrepro.training.seeds import Condition, Measured, dry_run_data, run_condition
 
 SECTION = "s5"
 COLOUR_DIR = PREPARED / SECTION / "colour"
@@ -107,6 +107,8 @@ def train_classifier(params: Params, *, dry_run: bool = False) -> dict | None:
     with the score of real test digits (the ceiling)."""
     cfg = params.s5
     digits, manifest = load_digits()
+    if dry_run:
+        digits = dry_run_data(digits, cfg.classifier_train.batch_size)
     real = digits["test"].x[: cfg.generated]
 
     def measure(model: nn.Module, result: FitResult) -> Measured:
@@ -263,7 +265,10 @@ def colourise(params: Params, name: str, *, dry_run: bool = False) -> dict | Non
     cfg = params.s5.colourise
     kind = named(cfg.models, name, "s5.colourise.models")
     colour, manifest = load_prepared(COLOUR_DIR)
-    splits = {split: TensorSplit(grey(d.x), d.x) for split, d in colour.items()}
+    if dry_run:
+        colour = dry_run_data(colour, cfg.train.batch_size)
+    pixels = {split: data.decoded().x for split, data in colour.items()}
+    splits = {split: TensorSplit(grey(x), x) for split, x in pixels.items()}
     test = splits["test"]
     index = shown(len(test))
 

@@ -74,7 +74,8 @@ def batches(
     generator: torch.Generator | None = None,
     device: torch.device | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Mini-batches straight from in-memory tensors (shuffled when a generator is given)."""
+    """Mini-batches straight from in-memory tensors (shuffled when a generator is given), as the
+    network takes them (stored pixels normalised on `device`)."""
     n = len(data)
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     # Once per epoch, so a GPU-resident set is indexed without a host-to-device copy (and the
@@ -82,7 +83,7 @@ def batches(
     order = order.to(data.x.device)
     for start in range(0, n, batch_size):
         index = order[start : start + batch_size]
-        yield compute.layout(data.x[index].to(device)), data.y[index].to(device)
+        yield compute.layout(data.inputs(data.x[index].to(device))), data.y[index].to(device)
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

@@ -44,6 +44,16 @@ HISTORY_COLUMNS = [
 results (they differ on every run; W&B records them, per epoch and per run)."""
 
 
+DRY_RUN_BATCHES = 2
+"""A dry run trains this many batches of one seed, and evaluates on as many batches' examples."""
+
+
+def dry_run_data(splits: dict[str, TensorSplit], batch_size: int) -> dict[str, TensorSplit]:
+    """The first DRY_RUN_BATCHES batches of every split: all a dry run trains and evaluates on,
+    so it takes seconds at any profile's data size."""
+    return {name: split.head(DRY_RUN_BATCHES * batch_size) for name, split in splits.items()}
+
+
 @dataclass
 class Condition:
     """What to train: names for tracking and output, the config it runs, how to build it."""
@@ -91,7 +101,7 @@ def fit_condition(
             seed=seed,
             desc=f"{c.section}/{c.name}/seed{seed}",
             on_epoch=on_epoch,
-            max_batches=2 if dry_run else None,
+            max_batches=DRY_RUN_BATCHES if dry_run else None,
         )
     return fit(
         model,
@@ -110,7 +120,7 @@ def fit_condition(
         fingerprint=fingerprint,
         desc=f"{c.section}/{c.name}/seed{seed}",
         on_epoch=on_epoch,
-        max_batches=2 if dry_run else None,
+        max_batches=DRY_RUN_BATCHES if dry_run else None,
     )
 
 
@@ -159,7 +169,7 @@ def train_over_seeds(
     keep_checkpoints = checkpoint_dir is not None and not dry_run
     fingerprint = resume_key(c.config, splits) if keep_checkpoints else ""
     # Small enough for memory by construction (prepared tensors): on a GPU, moved there once.
-    splits = {name: TensorSplit(s.x.to(device), s.y.to(device)) for name, s in splits.items()}
+    splits = {name: split.to(device) for name, split in splits.items()}
 
     def one_seed(seed: int) -> tuple[Measured, pd.DataFrame, float]:
         seed_everything(seed)
@@ -220,7 +230,8 @@ def resume_key(config: dict, splits: dict[str, TensorSplit]) -> str:
     checkpoint written under another key is never resumed."""
     data = hashlib.blake2b(digest_size=16)
     for name, split in sorted(splits.items()):
-        for tensor in (split.x, split.y):
+        scale = (split.scale.mean, split.scale.std) if split.scale is not None else ()
+        for tensor in (split.x, split.y, *scale):
             data.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
             flat = tensor.detach().cpu().contiguous().reshape(-1)
             data.update(flat.view(torch.uint8).numpy())
@@ -262,6 +273,7 @@ def run_condition(
     results/<section>/<name>/ (histories, runs.csv, metrics.json with `info`: all of them or,
     on a failure, none) and drop the checkpoints. Returns the summary and each seed's
     `Measured.kept`. A dry run trains two batches of one seed and writes nothing (summary None);
+    its stage hands it `dry_run_data` only, so evaluating takes no longer;
     so does every data-parallel rank but the first."""
     c = condition
     checkpoint_dir = CHECKPOINTS / c.section / c.name

@@ -1,0 +1,1 @@
+"""A sitecustomize for the paper-profile test's subprocesses (see sitecustomize.py)."""
