@@ -90,22 +90,21 @@ def trained(params: Params, regime: str, mode: str, device: torch.device, **fit_
     return model, result
 
 
+def two_epochs(params: Params, regime: str, mode: str, train: TensorSplit) -> tuple:
+    """`regime` trained for two epochs of `train` on the GPU at the paper profile's batch size
+    (a one-batch validation set: evaluation is timed apart)."""
+    batch = params.s2.train.batch_size
+    val = synthetic(batch, train.x.device, 2)
+    kwargs = {"train": train, "val": val, "epochs": 2, "batch_size": batch, "patience": 3}
+    return trained(params, regime, mode, train.x.device, **kwargs)
+
+
 def measure(params: Params, regime: str, mode: str, args: argparse.Namespace) -> dict:
     device = torch.device("cuda")
     batch = params.s2.train.batch_size
     train = synthetic(args.steps * batch, device, 0)
     val = synthetic(VAL_IMAGES, device, 1)
-    model, result = trained(
-        params,
-        regime,
-        mode,
-        device,
-        train=train,
-        val=synthetic(batch, device, 2),
-        epochs=2,
-        batch_size=batch,
-        patience=3,
-    )
+    model, result = two_epochs(params, regime, mode, train)
     steps_per_epoch = EPOCH_IMAGES // batch
     epoch_s = result.history[1]["train_seconds"] * steps_per_epoch / args.steps
     torch.cuda.synchronize()
@@ -136,17 +135,7 @@ def same_weights(params: Params, regime: str, args: argparse.Namespace) -> dict:
     train = synthetic(args.check_steps * batch + batch // 2, device, 0)
     weights, losses = [], []
     for mode in ("eager_fp32", "eager_fp32", "graphs_fp32"):
-        model, result = trained(
-            params,
-            regime,
-            mode,
-            device,
-            train=train,
-            val=synthetic(batch, device, 2),
-            epochs=2,
-            batch_size=batch,
-            patience=3,
-        )
+        model, result = two_epochs(params, regime, mode, train)
         weights.append(torch.cat([p.detach().float().flatten() for p in model.parameters()]))
         losses.append([round(row["train_loss"], 6) for row in result.history])
 
