@@ -24,6 +24,11 @@ def seeds(*values: float) -> pd.Series:
     return pd.Series(values, index=pd.Index(range(len(values)), name="seed"), dtype=float)
 
 
+def welch_holds(claim: dict | None = None, **fields) -> dict:
+    """Claim "x", a Welch test that holds, with `fields` (p-values, runs, metrics) as given."""
+    return claims._record({"says": "x", **(claim or {})}, "x", claims.WELCH, "holds", **fields)
+
+
 def test_welch_interval_and_degrees_of_freedom():
     # a: mean 2, variance 1; b: mean 7, variance 4; n = 3 each. Standard error² = 1/3 + 4/3 =
     # 5/3. Welch–Satterthwaite: df = (5/3)² / ((1/3)²/2 + (4/3)²/2) = (25/9) / (17/18) = 50/17.
@@ -72,15 +77,7 @@ def test_holm_adjusts_each_origin_as_its_own_family():
     # Holm on (0.01, 0.04, 0.03, 0.005): sorted 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06,
     # 0.04·1 = 0.04 → 0.06 (adjusted p never falls down the order).
     def record(p: float, origin: str = "report") -> dict:
-        return claims._record(
-            {"says": "x", "origin": origin},
-            "x",
-            claims.WELCH,
-            "holds",
-            p_raw=p,
-            effect_size=2.0,
-            n_seeds=[3, 3],
-        )
+        return welch_holds({"origin": origin}, p_raw=p, effect_size=2.0, n_seeds=[3, 3])
 
     report = [record(p) for p in (0.01, 0.04, 0.03, 0.005)]
     addition, exact = record(0.04, "addition"), claims._record({"says": "x"}, "x", "exact", "fails")
@@ -285,16 +282,7 @@ def test_convergence_and_early_stopping_pass_and_fail_by_most_seeds():
 
 def test_a_failed_regime_makes_its_claims_not_testable_and_leaves_the_family():
     def record(runs: list[str], p: float) -> dict:
-        return claims._record(
-            {"says": "x"},
-            "x",
-            claims.WELCH,
-            "holds",
-            p_raw=p,
-            effect_size=2.0,
-            n_seeds=[3, 3],
-            runs=runs,
-        )
+        return welch_holds(p_raw=p, effect_size=2.0, n_seeds=[3, 3], runs=runs)
 
     records = [record(["a", "b"], 0.01), record(["b", "c"], 0.02), record(["c", "d"], 0.03)]
     checks = [
@@ -378,17 +366,8 @@ def test_a_metric_is_calibrated_when_random_output_scores_below_half_the_ceiling
         metrics=["bleu_chars"],
     )
     assert check["passed"] is passed and f"at most {floor:.3g}" in check["checked"]
-    on_chars = claims._record(
-        {"says": "x"},
-        "x",
-        claims.WELCH,
-        "holds",
-        runs=["char"],
-        metrics=["bleu_chars_t1", "bleu_words_t1"],
-    )
-    on_words = claims._record(
-        {"says": "x"}, "x", claims.WELCH, "holds", runs=["char"], metrics=["bleu_words_t1"]
-    )
+    on_chars = welch_holds(runs=["char"], metrics=["bleu_chars_t1", "bleu_words_t1"])
+    on_words = welch_holds(runs=["char"], metrics=["bleu_words_t1"])
     claims.apply_regimes([on_chars, on_words], [check])
     assert (on_chars["verdict"] == claims.NOT_TESTABLE) is not passed
     assert on_words["regime"] == [] and on_words["verdict"] == "holds"
