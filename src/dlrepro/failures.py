@@ -15,6 +15,12 @@ class StageFailure(Exception):
     """A failure whose message says what went wrong and what to do."""
 
 
+def first_line(error: BaseException) -> str:
+    """What `error` says, cut to its first line to quote in a one-line message (its type's name
+    where it says nothing)."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
 @contextlib.contextmanager
 def writing(path: Path) -> Iterator[None]:
     """Name `path` in an OSError raised inside that names no file (a write to an open file that

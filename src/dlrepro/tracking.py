@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import getproxies, proxy_bypass
 
+from dlrepro.failures import first_line
 from dlrepro.paths import project_root
 
 PROJECT = "dlrepro"
@@ -105,7 +106,7 @@ class Run:
             try:
                 self._run = start("online")
             except Exception as error:
-                self._run = start(_offline_from_now(base_url, _first_line(error), directory))
+                self._run = start(_offline_from_now(base_url, first_line(error), directory))
         except Exception as error:
             self._fail(error)
 
@@ -173,10 +174,6 @@ def _offline_from_now(base_url: str, problem: str, directory: Path) -> str:
             file=sys.stderr,
         )
     return "offline"
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def log_figures(section: str, profile: str, paths: list[Path]) -> None:

@@ -45,6 +45,7 @@ from dlrepro.config import (
     named,
     override,
 )
+from dlrepro.failures import first_line
 from dlrepro.paths import PAPER, RESULTS
 from dlrepro.results import read_json, save_figure, subplots, write_json
 from dlrepro.sections import SECTIONS
@@ -105,7 +106,7 @@ def open_study(name: str, cfg: TuneConfig):
             if _corrupt_sqlite_path(url, error):
                 raise
             raise TuningError(
-                f"cannot open the Optuna storage {url!r}: {_first_line(error)}. Give a SQLAlchemy "
+                f"cannot open the Optuna storage {url!r}: {first_line(error)}. Give a SQLAlchemy "
                 "URL such as sqlite:///.dlrepro/optuna.db or postgresql://user:password@host/dbname"
                 f" in tune.storage or ${STORAGE_ENV}."
             ) from None
@@ -133,7 +134,7 @@ def corruption_reported(url: str) -> Iterator[None]:
         if path is None:
             raise
         raise TuningError(
-            f"the Optuna database {path} is corrupt ({_first_line(error.orig)}); delete it to "
+            f"the Optuna database {path} is corrupt ({first_line(error.orig)}); delete it to "
             f"tune from scratch, losing every study in it: rm {path}"
         ) from None
 
@@ -143,10 +144,6 @@ def _corrupt_sqlite_path(url: str, error: Exception) -> str | None:
     code = getattr(getattr(error, "orig", None), "sqlite_errorname", "")
     corrupt = code == "SQLITE_NOTADB" or code.startswith("SQLITE_CORRUPT")
     return url.removeprefix("sqlite:///") if corrupt and url.startswith("sqlite:///") else None
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 class TrialSeededTPE:
