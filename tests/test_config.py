@@ -286,3 +286,11 @@ def test_a_variant_train_block_is_validated_like_the_sections(train, message):
     raw["s1"]["variants"]["wd"] = {"train": train}
     with pytest.raises(ParamsError, match=re.escape(message)):
         validate(raw)
+
+
+def test_a_sentiment_model_train_block_is_validated_like_a_variant():
+    raw = smoke_params()
+    raw["s3"]["sentiment"]["models"]["lstm"]["train"] = {"patiense": 3}
+    message = "s3.sentiment: models.lstm.train.patiense: Extra inputs are not permitted"
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        validate(raw)

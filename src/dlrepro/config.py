@@ -14,6 +14,7 @@ import copy
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -102,6 +103,24 @@ def merged_train(base: TrainConfig, *overrides: dict[str, Any] | None) -> TrainC
         first = error.errors()[0]
         where = ".".join(map(str, first["loc"]))
         raise ValueError(f"train.{where}: {first['msg']}") from None
+
+
+def _entry_train(base: TrainConfig, entry: S1Variant | SentimentModel) -> TrainConfig:
+    """What a section's variant or model trains with: the section's `base` block, the entry's
+    `train:` keys, then its `lr` shorthand."""
+    return merged_train(base, entry.train, entry.lr and {"lr": entry.lr})
+
+
+def _check_entries_train(
+    base: TrainConfig, entries: Mapping[str, S1Variant | SentimentModel], key: str
+) -> None:
+    """Fail on the first of `entries` (the section's params `key`: `variants`, `models`) whose
+    merged train block is invalid, naming the entry and the bad key (`variants.wd.train.lr`)."""
+    for name, entry in entries.items():
+        try:
+            _entry_train(base, entry)
+        except ValueError as error:
+            raise ValueError(f"{key}.{name}.{error}") from None
 
 
 class ComputeConfig(_Strict):
@@ -207,16 +226,11 @@ class S1Config(_Strict):
 
     def variant_train(self, name: str) -> TrainConfig:
         """What variant `name` trains with: `s1.train`, its `train:` keys, then its `lr`."""
-        variant = self.variants[name]
-        return merged_train(self.train, variant.train, variant.lr and {"lr": variant.lr})
+        return _entry_train(self.train, self.variants[name])
 
     @model_validator(mode="after")
     def _variants_train_validly(self) -> S1Config:
-        for name in self.variants:
-            try:
-                self.variant_train(name)
-            except ValueError as error:
-                raise ValueError(f"variants.{name}.{error}") from None
+        _check_entries_train(self.train, self.variants, "variants")
         return self
 
     @model_validator(mode="after")
@@ -415,16 +429,11 @@ class SentimentConfig(_Strict):
 
     def model_train(self, name: str) -> TrainConfig:
         """What model `name` trains with: `train`, the model's `train:` keys, then its `lr`."""
-        model = self.models[name]
-        return merged_train(self.train, model.train, model.lr and {"lr": model.lr})
+        return _entry_train(self.train, self.models[name])
 
     @model_validator(mode="after")
     def _models_train_validly(self) -> SentimentConfig:
-        for name in self.models:
-            try:
-                self.model_train(name)
-            except ValueError as error:
-                raise ValueError(f"models.{name}.{error}") from None
+        _check_entries_train(self.train, self.models, "models")
         return self
 
 
