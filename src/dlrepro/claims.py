@@ -684,7 +684,7 @@ def smoothest(claim: dict, forecasts: pd.DataFrame, windows: list[str]) -> Claim
     )
 
 
-def _s3(params: Params, register: dict) -> list[Claim]:
+def _s3(params: Params, register: dict, bleu_points: dict) -> list[Claim]:
     from dlrepro.experiments.s3_text_generation import bleu_key
 
     cfg = params.s3
@@ -768,11 +768,10 @@ def _s3(params: Params, register: dict) -> list[Claim]:
             "says": says["new_words"],
         }
     )
-    bleu = read_json(CALIBRATION)["bleu"]
     calibration = [
         calibrated(
             f"BLEU on {basis}",
-            bleu[basis],
+            bleu_points[basis],
             "human",
             ["random_words", "random_chars"],
             runs=levels,
@@ -790,12 +789,12 @@ def _converging(register: dict, runs: dict[str, pd.DataFrame]) -> dict[str, pd.D
     return {name: runs[name] for name in register["regime"]["converge"] if name in runs}
 
 
-def _s4(params: Params, register: dict) -> list[Claim]:
+def _s4(params: Params, register: dict, ssim_points: dict) -> list[Claim]:
     codes = load_runs("s4", params.s4.encoders, prefix="autoencoder_")
     denoise = load_runs("s4", params.s4.denoise.losses, prefix="denoise_")
     ssim = calibrated(
         "SSIM",
-        read_json(CALIBRATION)["ssim"],
+        ssim_points,
         "clean",
         ["uniform_noise"],
         runs=denoise,
@@ -810,14 +809,14 @@ def _s4(params: Params, register: dict) -> list[Claim]:
     )
 
 
-def _s5(params: Params, register: dict) -> list[Claim]:
+def _s5(params: Params, register: dict, inception_points: dict) -> list[Claim]:
     cfg = params.s5
     generative = load_runs("s5", cfg.models, prefix="generate_")
     colourisers = load_runs("s5", cfg.colourise.models, prefix="colourise_")
     cap = {"vae": cfg.vae_train.epochs, "gan": cfg.gan_train.epochs}
     inception = calibrated(
         "Inception Score",
-        read_json(CALIBRATION)["inception_score"],
+        inception_points,
         "real_test_digits",
         ["uniform_noise"],
         runs=generative,
@@ -985,12 +984,17 @@ def adjust(records: list[Claim]) -> None:
 
 
 def evaluate(params: Params) -> list[Claim]:
+    """Every section's claim records, Holm-adjusted. The calibration stage's results are read
+    once, here, when some section's claims rest on them; each such section gets its block."""
     register = yaml.safe_load(REGISTER.read_text())
-    records = [
-        {"section": key, **record}
-        for key, section in SECTIONS.items()
-        for record in resolve(section.claims)(params, register[key])
-    ]
+    needed = any(section.calibration for section in SECTIONS.values())
+    calibration = read_json(CALIBRATION) if needed else {}
+    records = []
+    for key, section in SECTIONS.items():
+        inputs = [params, register[key]]
+        if section.calibration:
+            inputs.append(calibration[section.calibration])
+        records += [{"section": key, **record} for record in resolve(section.claims)(*inputs)]
     adjust(records)
     return records
 

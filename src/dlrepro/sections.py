@@ -66,7 +66,7 @@ class Section:
     title: str
     """Its heading in the claims register and the paper's summary table."""
     claims: Ref
-    """(params, its register block) -> its claim records (claims.py)."""
+    """(params, its register block[, its calibration block]) -> its claim records (claims.py)."""
     paper_assets: Ref
     """(params, its report_values block) -> (_variables.yml values, generated files)."""
     help: str = ""
@@ -77,6 +77,10 @@ class Section:
     datasets: Ref | None = None
     """(params) -> the raw datasets its stages read (`dlrepro fetch`); none: it reads none."""
     tunable: Tunable | None = None
+    calibration: str | None = None
+    """The key of the calibration stage's results (results/calibration/calibration.json) whose
+    points its claims' metrics rest on, passed to `claims` as a third argument; none: no metric
+    of its claims needs calibrating."""
     claims_in_paper: bool = True
     """False: its paper table shows its verdicts itself (no <key>_claims.md)."""
 
@@ -153,6 +157,7 @@ SECTIONS: dict[str, Section] = {
         },
         datasets=f"{S3}:datasets",
         claims="dlrepro.claims:_s3",
+        calibration="bleu",
         paper_assets="dlrepro.paper_assets:_s3_assets",
     ),
     "s4": Section(
@@ -169,6 +174,7 @@ SECTIONS: dict[str, Section] = {
         },
         datasets=f"{S4}:datasets",
         claims="dlrepro.claims:_s4",
+        calibration="ssim",
         paper_assets="dlrepro.paper_assets:_s4_assets",
     ),
     "s5": Section(
@@ -188,6 +194,7 @@ SECTIONS: dict[str, Section] = {
         },
         datasets=f"{S5}:datasets",
         claims="dlrepro.claims:_s5",
+        calibration="inception_score",
         paper_assets="dlrepro.paper_assets:_s5_assets",
     ),
     "s6": Section(
