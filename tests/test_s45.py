@@ -28,7 +28,7 @@ from dlrepro.models.gan import (
     UNet,
 )
 from dlrepro.models.summary import layer_table
-from dlrepro.training.adversarial import Adversarial, fit_adversarial
+from dlrepro.training.adversarial import Adversarial, fit_adversarial, peak_epoch
 from dlrepro.training.loop import evaluate, fit
 from dlrepro.training.losses import SimilarityLoss, image_loss
 
@@ -196,6 +196,23 @@ def test_gan_and_cgan_steps_update_both_networks():
     spec = Adversarial(lr=1e-3, beta1=0.5, l1_weight=100.0)
     result = fit_adversarial(cgan, spec, split, split, epochs=1, batch_size=8, seed=0)
     assert result.history[0]["val_loss"] > 0  # L1 to the colour targets
+
+
+def test_an_adversarial_run_records_its_validation_measure_and_where_it_peaked():
+    x = digits(16)
+    pair = GANPair(DCGANGenerator(8, 4), DCGANDiscriminator(4))
+    scores = iter([0.5, 2.0, 1.0])
+    spec = Adversarial(lr=1e-3, beta1=0.5, noise_dim=8, quality=lambda generator: next(scores))
+    result = fit_adversarial(pair, spec, TensorSplit(x, x), None, epochs=3, batch_size=8, seed=0)
+    assert [row["val_quality"] for row in result.history] == [0.5, 2.0, 1.0]
+    assert result.best_epoch == 2  # the peak, though the final weights are kept
+    rows = [
+        {"epoch": 1, "val_loss": 0.3},
+        {"epoch": 2, "val_loss": 0.1},
+        {"epoch": 3, "val_loss": 0.2},
+    ]
+    assert peak_epoch(rows) == 2
+    assert peak_epoch([{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}]) == 2
 
 
 def test_grey_is_the_luminance_of_the_colour_image():

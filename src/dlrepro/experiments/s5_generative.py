@@ -174,13 +174,22 @@ def train_generative(params: Params, name: str, *, dry_run: bool = False) -> dic
     targets = {split: TensorSplit(d.x, d.x) for split, d in digits.items()}
     side = params.s4.image_size
 
+    def latents(seed: int) -> torch.Tensor:
+        return torch.randn(
+            cfg.generated, cfg.latent_dim, generator=torch.Generator().manual_seed(seed)
+        )
+
     def generate(model: nn.Module) -> torch.Tensor:
         # The same latent draws for every model and seed.
-        z = torch.randn(
-            cfg.generated, cfg.latent_dim, generator=torch.Generator().manual_seed(DATA_SEED)
-        )
         decode = model.decoder if spec.kind == "vae" else model.generator
-        return apply(decode, z, next(model.parameters()).device)
+        return apply(decode, latents(DATA_SEED), next(model.parameters()).device)
+
+    @torch.no_grad()
+    def validation_score(generator: nn.Module) -> float:
+        """The epoch's Inception Score on latent draws the reported score never sees."""
+        device = next(generator.parameters()).device
+        samples = apply(generator.eval(), latents(DATA_SEED + 1), device)
+        return inception_score(load_classifier(params, device), samples, cfg.is_splits)[0]
 
     def measure(model: nn.Module, result: FitResult) -> Measured:
         device = next(model.parameters()).device
@@ -206,8 +215,8 @@ def train_generative(params: Params, name: str, *, dry_run: bool = False) -> dic
         train = TrainConfig(
             epochs=g.epochs, batch_size=g.batch_size, lr=g.lr, optimizer="adam", patience=g.epochs
         )
-        adversarial, loss_fn = Adversarial(g.lr, g.beta1, noise_dim=cfg.latent_dim), None
-        metrics = ["inception_score", "epochs"]
+        adversarial = Adversarial(g.lr, g.beta1, noise_dim=cfg.latent_dim, quality=validation_score)
+        loss_fn, metrics = None, ["inception_score", "best_epoch", "epochs"]
     condition = Condition(
         section=SECTION,
         name=f"generate_{name}",

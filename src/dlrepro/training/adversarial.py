@@ -4,7 +4,10 @@ pull towards the target), sharing the supervised loop's seeding, batching and hi
 Each step updates the discriminator on real and generated images (binary cross-entropy on
 logits, halved as in pix2pix), then the generator to fool it, plus `l1_weight` x L1 to the
 target when conditional. There is no early stopping: GAN losses do not measure sample quality,
-so the final weights are kept (as DCGAN and pix2pix do). Runs do not resume from checkpoints.
+so the final weights are kept (as DCGAN and pix2pix do). Each epoch still records a validation
+measure (L1 to the validation targets when conditional, `Adversarial.quality` when not), and the
+run's best epoch is where that measure peaked: the regime checks can then tell a run that had
+stopped improving from one the epoch cap cut off. Runs do not resume from checkpoints.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ class Adversarial:
     noise_dim: int | None = None
     """Unconditional (DCGAN) when set: the generator reads noise of this width; otherwise it
     reads the batch's inputs and the discriminator sees them beside the image."""
+    quality: Callable[[nn.Module], float] | None = None
+    """Unconditional: a validation measure of the generator's samples (higher is better),
+    recorded each epoch as val_quality."""
 
 
 def fit_adversarial(
@@ -56,7 +62,7 @@ def fit_adversarial(
 ) -> FitResult:
     """Train `model.generator` against `model.discriminator`; history rows hold d_loss, g_loss
     (adversarial part), train_loss (the generator's whole loss) and, for a conditional model
-    with `val`, val_loss (L1 to the targets)."""
+    with `val`, val_loss (L1 to the targets), else val_quality when `spec.quality` is set."""
     generator, discriminator = model.generator, model.discriminator
     device = next(model.parameters()).device
     betas = (spec.beta1, 0.999)
@@ -110,8 +116,22 @@ def fit_adversarial(
         row = {"epoch": epoch + 1, **{k: v / max(steps, 1) for k, v in sums.items()}}
         if conditional and val is not None:
             row["val_loss"] = evaluate(generator, val, l1)["loss"]
+        elif spec.quality is not None:
+            row["val_quality"] = spec.quality(generator)
         row["train_seconds"] = round(time.perf_counter() - started, 4)
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
-    return FitResult(history, len(history), clone_state(model), stopped_early=False, seed=seed)
+    return FitResult(
+        history, peak_epoch(history), clone_state(model), stopped_early=False, seed=seed
+    )
+
+
+def peak_epoch(history: list[dict[str, float]]) -> int:
+    """The epoch of the lowest val_loss or the highest val_quality (the last one when neither
+    was measured)."""
+    if "val_loss" in history[-1]:
+        return min(history, key=lambda row: row["val_loss"])["epoch"]
+    if "val_quality" in history[-1]:
+        return max(history, key=lambda row: row["val_quality"])["epoch"]
+    return len(history)
