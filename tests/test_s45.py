@@ -15,8 +15,9 @@ from torch import nn
 
 from dlrepro.config import ParamsError, validate
 from dlrepro.data import colour_photos, mnist
-from dlrepro.data.prepare import TensorSplit, load_prepared, prepare_images
+from dlrepro.data.prepare import SPLITS, TensorSplit, load_prepared, prepare_images
 from dlrepro.data.sources import DatasetSpec, ImageSplits, register
+from dlrepro.experiments import s5_generative
 from dlrepro.experiments.s4_autoencoders import add_noise, code_accuracy
 from dlrepro.experiments.s5_generative import grey, inception_score
 from dlrepro.models.autoencoders import VAE, ConvAutoencoder, MLPAutoencoder
@@ -31,6 +32,7 @@ from dlrepro.models.summary import layer_table
 from dlrepro.training.adversarial import Adversarial, fit_adversarial, peak_epoch
 from dlrepro.training.loop import evaluate, fit
 from dlrepro.training.losses import SimilarityLoss, image_loss
+from dlrepro.training.seeds import DRY_RUN_BATCHES
 
 from .conftest import smoke_params
 
@@ -104,6 +106,35 @@ def test_inception_score_of_a_perfect_classifier_on_balanced_samples_is_the_clas
     assert 9.5 < mean <= 10.0 and std < 0.2
     constant = torch.zeros(100, 1, 2, 2)  # every sample the same class: the floor, 1
     assert inception_score(OneHot(), constant, splits=2)[0] == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("model", ["vae", "gan"])
+def test_generative_dry_run_scores_and_evaluates_a_few_batches_only(project, monkeypatch, model):
+    """At the paper profile's `s5.generated` (10,000) a dry run must still take seconds."""
+    scored, evaluated = [], []
+
+    def score(classifier, images, splits):
+        scored.append(len(images))
+        return 1.0, 0.0
+
+    def mse(output, target):
+        evaluated.append(len(target))
+        return 0.0
+
+    split = TensorSplit(digits(1000), torch.zeros(1000, dtype=torch.long))
+    loaded = dict.fromkeys(SPLITS, split), {"dataset": "mnist", "source": "test", "counts": {}}
+    monkeypatch.setattr(s5_generative, "load_digits", lambda: loaded)
+    monkeypatch.setattr(s5_generative, "load_classifier", lambda params, device: nn.Identity())
+    monkeypatch.setattr(s5_generative, "inception_score", score)
+    monkeypatch.setattr(s5_generative, "mse", mse)
+    raw = smoke_params()
+    raw["compute"]["seed_processes"] = 0  # in this process, where the counters are
+    raw["profiles"]["smoke"]["s5"]["generated"] = 10_000
+    params = validate(raw)
+    assert s5_generative.train_generative(params, model, dry_run=True) is None
+    train = params.s5.vae_train if model == "vae" else params.s5.gan_train
+    assert scored == [DRY_RUN_BATCHES * train.batch_size]
+    assert max(evaluated, default=0) <= DRY_RUN_BATCHES * train.batch_size
 
 
 def test_similarity_losses_are_zero_for_identical_images_and_ms_ssim_accepts_32px():

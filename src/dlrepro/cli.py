@@ -194,7 +194,6 @@ def main(argv: list[str] | None = None) -> int:
     from dlrepro.data.archives import ChecksumError, FetchError
     from dlrepro.failures import StageFailure, file_system_failure
     from dlrepro.plots_template import PlotsTemplateError
-    from dlrepro.render import RenderError
     from dlrepro.tuning import TuningError
 
     expected = (
@@ -203,7 +202,6 @@ def main(argv: list[str] | None = None) -> int:
         ChecksumError,
         FetchError,
         TuningError,
-        RenderError,
         StageFailure,
         PlotsTemplateError,
     )

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from dlrepro.failures import StageFailure
 from dlrepro.paper_assets import INCLUDE, LABELLED_FIGURE, VAR, variable
 
 OUTPUT = "_render"
@@ -35,7 +36,7 @@ SECTION = re.compile(r"^# (?P<title>.+?) \{#(?P<id>sec-[\w-]+)\}$", re.M)
 REFERENCE = re.compile(r"@((?:fig|tbl|sec)-[\w-]+)")
 
 
-class RenderError(RuntimeError):
+class RenderError(StageFailure, RuntimeError):
     """The manuscript cannot be resolved; the message names what is missing."""
 
 

@@ -46,7 +46,13 @@ from dlrepro.results import image_rows, save_figure
 from dlrepro.tracking import log_figures
 from dlrepro.training.adversarial import Adversarial
 from dlrepro.training.loop import FitResult, clone_state, evaluate
-from dlrepro.training.seeds import Condition, Measured, dry_run_data, run_condition
+from dlrepro.training.seeds import (
+    DRY_RUN_BATCHES,
+    Condition,
+    Measured,
+    dry_run_data,
+    run_condition,
+)
 
 SECTION = "s5"
 COLOUR_DIR = PREPARED / SECTION / "colour"
@@ -170,7 +176,12 @@ def train_generative(params: Params, name: str, *, dry_run: bool = False) -> dic
     paper/figures/s5/generate_<name>/."""
     cfg = params.s5
     spec = named(cfg.models, name, "s5.models")
+    batch_size = (cfg.vae_train if spec.kind == "vae" else cfg.gan_train).batch_size
     digits, manifest = load_digits()
+    if dry_run:  # and an Inception Score of as many samples, in two groups
+        digits = dry_run_data(digits, batch_size)
+        generated = min(cfg.generated, DRY_RUN_BATCHES * batch_size)
+        cfg = cfg.model_copy(update={"generated": generated, "is_splits": 2})
     targets = {split: TensorSplit(d.x, d.x) for split, d in digits.items()}
     side = params.s4.image_size
 

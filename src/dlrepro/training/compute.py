@@ -159,6 +159,10 @@ def map_seeds(
     processes = seed_processes(len(seeds)) if concurrent else 0
     if processes == 0:
         return _one_after_another(run_one, seeds)
+    # A process's first optimizer imports torch._dynamo (about 4 s of a core): imported here,
+    # the workers inherit it instead of each importing it again.
+    import torch._dynamo  # noqa: F401
+
     fork = multiprocessing.get_context("fork")
     waiting = list(enumerate(seeds))
     running: dict[Connection, tuple[int, int, multiprocessing.Process]] = {}
