@@ -39,6 +39,7 @@ HISTORY_COLUMNS = [
     "val_acc",
     "d_loss",
     "g_loss",
+    "val_quality",
 ]
 """What history files keep of the loop's rows: not `train_seconds`, since wall times are not
 results (they differ on every run; W&B records them, per epoch and per run)."""
