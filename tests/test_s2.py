@@ -79,7 +79,7 @@ def test_every_seed_pretrains_its_own_base_and_its_regime_starts_from_it(s2_proj
 
 def test_a_seed_without_its_own_base_fails_naming_the_stage_to_rerun(s2_project):
     params = override(_params(), {"seeds": [0, 7]})
-    with pytest.raises(ValueError, match=r"no base for seed 7.*dvc repro s2_pretrain@vgg16"):
+    with pytest.raises(s2.StaleBaseError, match=r"no base for seed 7.*dvc repro s2_pretrain@vgg16"):
         s2.regime_condition(params, "vgg16_transfer", _target_manifest(s2_project))
 
 

@@ -39,6 +39,7 @@ from torch import nn
 
 from dlrepro.config import Params, S2Config, S2Regime, named
 from dlrepro.data.prepare import TensorSplit, load_prepared, prepare_images
+from dlrepro.failures import StageFailure
 from dlrepro.models.transfer import (
     InputAdapter,
     TransferNet,
@@ -250,13 +251,17 @@ def _on_cpu(state: dict) -> dict:
     return {key: value.cpu() for key, value in state.items()}
 
 
+class StaleBaseError(StageFailure, ValueError):
+    """A pretrained-bases file that no longer fits the params: its stage must run again."""
+
+
 def load_pretrained(arch: str) -> dict:
     path = PRETRAINED_DIR / f"{arch}.pt"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing; create it with `dvc repro s2_pretrain@{arch}`")
     checkpoint = torch.load(path, weights_only=True)
     if checkpoint["meta"]["arch"] != arch:
-        raise ValueError(
+        raise StaleBaseError(
             f"{path} holds a {checkpoint['meta']['arch']} base, not {arch}; re-run "
             f"`dvc repro s2_pretrain@{arch}`"
         )
@@ -271,7 +276,7 @@ def seed_base(checkpoint: dict, seed: int) -> dict:
         return checkpoint
     per_seed = checkpoint.get("state_dicts", {})
     if seed not in per_seed:
-        raise ValueError(
+        raise StaleBaseError(
             f"{PRETRAINED_DIR}/{meta['arch']}.pt holds no base for seed {seed} (seeds "
             f"{sorted(per_seed)}); re-run `dvc repro s2_pretrain@{meta['arch']}`"
         )
