@@ -239,8 +239,8 @@ def test_timing_claims_read_the_interleaved_ratio(
         )
     write_json(s2.TIMING, _timing(per_repeat))
     for arch, spec in params.s2.archs.items():  # bases that pass their regime check
-        base = {"weights": spec.weights, "source": {"dataset": "imagenet"}, "source_test_acc": 1.0}
-        write_json(s2.RESULTS_DIR / "pretrain" / f"{arch}.json", base)
+        base = _base([1.0, 1.0, 1.0], [1, 1, 1]) | {"source": {"dataset": "imagenet"}}
+        write_json(s2.RESULTS_DIR / "pretrain" / f"{arch}.json", base | {"weights": spec.weights})
     register = yaml.safe_load((REPO / "paper" / "report_values.yaml").read_text())["s2"]
     register["timing"].append(
         {
@@ -302,15 +302,34 @@ def test_a_failed_regime_makes_its_claims_not_testable_and_leaves_the_family():
     assert claims.tally(records)["not_testable_here"] == 1
 
 
-@pytest.mark.parametrize(("accuracy", "passed"), [(0.9, True), (0.8, False)])
-def test_source_base_must_reach_the_floor(accuracy: float, passed: bool):
-    base = {"weights": "source_task", "source_test_acc": accuracy}
-    check = claims.source_base("vgg16", base, 0.85, ["vgg16_transfer"])
+def _base(accuracies: list[float], best_epochs: list[int], cap: int = 15) -> dict:
+    """A pretrain stage's record of bases trained on the source task, one per seed."""
+    rows = [
+        {"seed": seed, "source_test_acc": accuracy, "best_epoch": best, "epochs": best + 2}
+        for seed, (accuracy, best) in enumerate(zip(accuracies, best_epochs, strict=True))
+    ]
+    return {"weights": "source_task", "seeds": rows, "epoch_cap": cap}
+
+
+@pytest.mark.parametrize(
+    ("accuracies", "best_epochs", "passed"),
+    [
+        ([0.9, 0.88, 0.8], [9, 7, 8], True),  # one seed below the floor: most still reach it
+        ([0.9, 0.8, 0.8], [9, 7, 8], False),  # most seeds below the floor
+        ([0.9, 0.9, 0.9], [15, 15, 8], False),  # most seeds still improving at the cap
+        ([0.9, 0.8, 0.9], [9, 7, 15], False),  # each seed fails one way or the other
+    ],
+)
+def test_source_base_passes_when_most_seeds_reach_the_floor_before_the_cap(
+    accuracies: list[float], best_epochs: list[int], passed: bool
+):
+    check = claims.source_base("vgg16", _base(accuracies, best_epochs), 0.85, ["vgg16_transfer"])
     assert check["passed"] is passed and check["runs"] == ["vgg16_transfer"]
-    capped = base | {"best_epoch": 15, "epoch_cap": 15}
-    assert not claims.source_base("vgg16", capped, 0.85, ["vgg16_transfer"])["passed"]
-    settled = base | {"best_epoch": 9, "epoch_cap": 15}
-    assert claims.source_base("vgg16", settled, 0.85, ["x"])["passed"] is passed
+    assert ", ".join(f"{a:.3f}" for a in accuracies) in check["checked"]
+    assert str(best_epochs) in check["checked"]
+
+
+def test_published_weights_pass_as_a_source_base():
     published = {"weights": "package", "source": {"dataset": "imagenet"}}
     assert claims.source_base("effnet", published, 0.85, ["effnet_finetune"])["passed"]
 

@@ -49,15 +49,42 @@ def test_pretrain_writes_weights_only_checkpoints_with_provenance(s2_project):
         assert checkpoint["meta"]["weights"] == weights
         assert len(checkpoint["meta"]["norm"]["mean"]) == 3
     meta = json.loads((s2_project / "results" / "s2" / "pretrain" / "vgg16.json").read_text())
-    assert 0 <= meta["source_test_acc"] <= 1 and 0 <= meta["source_val_acc"] <= 1
-    # how the source task's pretraining ended: best epoch, epochs run, the cap it ran under
-    assert 1 <= meta["best_epoch"] <= meta["epochs"] <= meta["epoch_cap"]
+    assert [row["seed"] for row in meta["seeds"]] == _params().seeds  # one base per seed
+    for row in meta["seeds"]:
+        assert 0 <= row["source_test_acc"] <= 1 and 0 <= row["source_val_acc"] <= 1
+        # how the source task's pretraining ended: best epoch, epochs run, the cap it ran under
+        assert 1 <= row["best_epoch"] <= row["epochs"] <= meta["epoch_cap"]
     assert meta["epoch_cap"] == _params().s2.pretrain.epochs
     assert "counts" in meta["source"]  # the source images it trained on
     package = json.loads(
         (s2_project / "results" / "s2" / "pretrain" / "efficientnet_lite0.json").read_text()
     )
-    assert "source_test_acc" not in package  # published weights: no source task of ours
+    assert "seeds" not in package  # published weights: no source task of ours
+
+
+def test_every_seed_pretrains_its_own_base_and_its_regime_starts_from_it(s2_project):
+    params = _params()
+    checkpoint = s2.load_pretrained("vgg16")
+    first, second = (s2.seed_base(checkpoint, seed)["state_dict"] for seed in params.seeds[:2])
+    assert any(not torch.equal(first[key], second[key]) for key in first)
+    run = s2.regime_condition(params, "vgg16_finetune", _target_manifest(s2_project))
+    for seed in params.seeds[:2]:
+        base = run.build(seed).base.state_dict()
+        own = s2.seed_base(checkpoint, seed)["state_dict"]
+        assert all(torch.equal(base[key], own[key]) for key in own)
+    # published weights: the one base every seed starts from
+    published = s2.load_pretrained("efficientnet_lite0")
+    assert s2.seed_base(published, 0) is s2.seed_base(published, 2) is published
+
+
+def test_a_seed_without_its_own_base_fails_naming_the_stage_to_rerun(s2_project):
+    params = override(_params(), {"seeds": [0, 7]})
+    with pytest.raises(s2.StaleBaseError, match=r"no base for seed 7.*dvc repro s2_pretrain@vgg16"):
+        s2.regime_condition(params, "vgg16_transfer", _target_manifest(s2_project))
+
+
+def _target_manifest(project) -> dict:
+    return load_prepared(project / "data" / "prepared" / "s2" / "target")[1]
 
 
 def _snapshot(module):
@@ -72,7 +99,7 @@ def _changed(before, module):
 def test_transfer_freezes_the_base_and_finetune_changes_it(s2_project, arch):
     params = _params()
     splits, manifest = load_prepared(s2_project / "data" / "prepared" / "s2" / "target")
-    pretrained = s2.load_pretrained(arch)
+    pretrained = s2.seed_base(s2.load_pretrained(arch), params.seeds[0])
     for freeze in (True, False):
         torch.manual_seed(0)
         model = s2.build_model(params.s2, arch, manifest, pretrained, freeze_base=freeze)

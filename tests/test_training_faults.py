@@ -38,7 +38,7 @@ def _condition(augment=None) -> Condition:
         name="c",
         profile="smoke",
         config={"net": "small"},
-        build=lambda: SmallCNN(1, 8, 4, conv_channels=[4], dense=[8]),
+        build=lambda _: SmallCNN(1, 8, 4, conv_channels=[4], dense=[8]),
         train=TrainConfig(
             epochs=EPOCHS, batch_size=16, lr=0.05, optimizer="sgd", momentum=0.9, patience=10
         ),

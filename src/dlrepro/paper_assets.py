@@ -170,10 +170,12 @@ def _weights_sentence(arch: str, arch_cfg: ArchConfig) -> str:
         )
     meta = read_json(RESULTS / "s2" / "pretrain" / f"{arch}.json")
     source = meta["source"]
+    accuracies = ", ".join(f"{row['source_test_acc']:.3f}" for row in meta["seeds"])
     return (
-        f"- {name}: pretrained by stage `s2_pretrain` on {DATASET_NAMES[source['dataset']]} "
-        f"classes {', '.join(source['classes'])} (disjoint from the target's), reaching "
-        f"{meta['source_test_acc']:.3f} test accuracy on that source task."
+        f"- {name}: pretrained by stage `s2_pretrain`, one base per seed, on "
+        f"{DATASET_NAMES[source['dataset']]} classes {', '.join(source['classes'])} (disjoint "
+        f"from the target's), reaching test accuracies {accuracies} (seeds "
+        f"{', '.join(str(row['seed']) for row in meta['seeds'])}) on that source task."
     )
 
 

@@ -101,7 +101,7 @@ def condition(params: Params, name: str) -> tuple[Condition, dict[str, TensorSpl
         name=name,
         profile=params.profile,
         config=config,
-        build=lambda: build_model(cfg, variant, manifest),
+        build=lambda _: build_model(cfg, variant, manifest),
         train=train,
         augment=None if variant.augment == "none" else random_affine(cfg.augment[variant.augment]),
     ), splits

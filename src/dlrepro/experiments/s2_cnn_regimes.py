@@ -10,7 +10,7 @@ on a source task whose classes are disjoint from the target's.
 Cost: per stage in bench/results/pipeline.json (2-core CPU, embedded profile: Fashion-MNIST,
 quarter-width VGG-16 / ResNet-50 pretrained on the other five classes until early stopping,
 EfficientNet-Lite0 with real ImageNet weights, 32x32 inputs, 3 seeds): pretraining dominates,
-since one base trains as one seed does, on one thread.
+since every seed pretrains its own base (the seeds' spread then covers pretraining too).
 The paper profile is the report's setting (Tiny-ImageNet at 64x64, full-width ImageNet weights)
 and wants a GPU.
 
@@ -20,7 +20,7 @@ compared across stages run at different moments. `s2 timing` builds every regime
 process and times them side by side, interleaved (results/s2/timing.json).
 
     dlrepro s2 prepare                           target and source tensors
-    dlrepro s2 pretrain --arch vgg16             the pretrained base for an arch
+    dlrepro s2 pretrain --arch vgg16             an arch's pretrained bases, one per seed
     dlrepro s2 train --regime vgg16_transfer     one row of Table 2 [--dry-run]
     dlrepro s2 timing                            every regime's speed, interleaved
     dlrepro s2 figures                           Figure 2
@@ -39,6 +39,7 @@ from torch import nn
 
 from dlrepro.config import Params, S2Config, S2Regime, named
 from dlrepro.data.prepare import TensorSplit, load_prepared, prepare_images
+from dlrepro.failures import StageFailure
 from dlrepro.models.transfer import (
     InputAdapter,
     TransferNet,
@@ -144,8 +145,8 @@ def build_model(
     freeze_base: bool,
     regime: S2Regime | None = None,
 ) -> TransferNet:
-    """Base (random, or loaded from a `pretrained` checkpoint) + the report's head; a scratch
-    `regime` may add batch norm or another weight initialisation."""
+    """Base (random, or `pretrained`: one seed's base, as `seed_base` picks it) + the report's
+    head; a scratch `regime` may add batch norm or another weight initialisation."""
     regime = regime or S2Regime(arch=arch, init="scratch")
     base, features = build_base(arch, cfg.archs[arch].width, cfg.image_size, regime.batch_norm)
     reinitialise(base, regime.init_scheme)
@@ -159,7 +160,9 @@ def build_model(
 
 
 def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
-    """Write the pretrained base of `arch` to data/prepared/s2/pretrained/<arch>.pt."""
+    """Write the pretrained bases of `arch` to data/prepared/s2/pretrained/<arch>.pt: one per
+    seed, trained on the source task ("state_dicts", by seed), or the published weights every
+    seed starts from ("state_dict"); "meta" says which, with each seed's source accuracy."""
     cfg = params.s2
     arch_cfg = named(cfg.archs, arch, "s2.archs")
     meta = {"arch": arch, "width": arch_cfg.width, "weights": arch_cfg.weights}
@@ -172,7 +175,7 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
             name=f"pretrain_{arch}",
             profile=params.profile,
             config={"arch": arch, **arch_cfg.model_dump(), "pretrain": cfg.pretrain.model_dump()},
-            build=lambda: build_model(cfg, arch, manifest, None, freeze_base=False),
+            build=lambda _: build_model(cfg, arch, manifest, None, freeze_base=False),
             train=cfg.pretrain,
         )
         checkpoint_dir = CHECKPOINTS / SECTION / f"pretrain_{arch}"
@@ -192,23 +195,28 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
         pretrained = train_over_seeds(
             condition,
             splits,
-            params.seeds[:1],  # one base per arch: the regimes' seeds vary what follows it
+            params.seeds,  # one base per seed: the seeds' spread covers the whole chain
             device=resolve_device(params),
             checkpoint_dir=checkpoint_dir,
             measure=measure,
             dry_run=dry_run,
         )
-        state = pretrained.kept[0]
+        weights = {
+            "state_dicts": {
+                row["seed"]: _on_cpu(state)
+                for row, state in zip(pretrained.runs, pretrained.kept, strict=True)
+            }
+        }
         norm = _three_channels(manifest["normalisation"])
         # The source task's own accuracy and whether early stopping, not the epoch cap, ended
-        # the pretraining: what says the base is a converged network and not a warm start.
+        # each seed's pretraining: what says a base is a converged network and not a warm start.
         meta |= {
             "source": {
                 "dataset": manifest["dataset"],
                 "classes": manifest["classes"],
                 "counts": manifest["counts"],
             },
-            **pretrained.runs[0],
+            "seeds": pretrained.runs,
             "epoch_cap": cfg.pretrain.epochs,
         }
     else:
@@ -217,27 +225,34 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
         # Loading into a fresh base proves the weights fit before anything is written.
         fresh_base, _ = build_base(arch, arch_cfg.width, cfg.image_size)
         load_base(fresh_base, state, origin=arch_cfg.weights)
+        weights = {"state_dict": _on_cpu(state)}  # published: the one base every seed starts from
         meta |= {"source": {"dataset": "imagenet", "classes": 1000}}
     if dry_run:
         print(f"dry run of {SECTION} pretrain {arch} passed: the base builds and its weights fit")
         return
     PRETRAINED_DIR.mkdir(parents=True, exist_ok=True)
     partial = PRETRAINED_DIR / f"{arch}.pt.part"
-    weights = {key: value.cpu() for key, value in state.items()}
     # No wall time in either file: training is deterministic, so re-running the stage rewrites
     # identical bytes and DVC need not re-run the regimes built on it.
-    torch.save({"state_dict": weights, "meta": {**meta, "norm": norm}}, partial)
+    torch.save({**weights, "meta": {**meta, "norm": norm}}, partial)
     partial.replace(PRETRAINED_DIR / f"{arch}.pt")
     write_json(RESULTS_DIR / "pretrain" / f"{arch}.json", meta)
     if checkpoint_dir is not None:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    converged = (
-        f": source-task test accuracy {meta['source_test_acc']:.4f}, best epoch "
-        f"{meta['best_epoch']} of {meta['epochs']} (cap {meta['epoch_cap']})"
-        if "source_test_acc" in meta
-        else ""
+    converged = "".join(
+        f"; seed {row['seed']}: source-task test accuracy {row['source_test_acc']:.4f}, best "
+        f"epoch {row['best_epoch']} of {row['epochs']} (cap {meta['epoch_cap']})"
+        for row in meta.get("seeds", [])
     )
     print(f"{SECTION} pretrained base for {arch} ({arch_cfg.weights}) written{converged}")
+
+
+def _on_cpu(state: dict) -> dict:
+    return {key: value.cpu() for key, value in state.items()}
+
+
+class StaleBaseError(StageFailure, ValueError):
+    """A pretrained-bases file that no longer fits the params: its stage must run again."""
 
 
 def load_pretrained(arch: str) -> dict:
@@ -246,11 +261,26 @@ def load_pretrained(arch: str) -> dict:
         raise FileNotFoundError(f"{path} is missing; create it with `dvc repro s2_pretrain@{arch}`")
     checkpoint = torch.load(path, weights_only=True)
     if checkpoint["meta"]["arch"] != arch:
-        raise ValueError(
+        raise StaleBaseError(
             f"{path} holds a {checkpoint['meta']['arch']} base, not {arch}; re-run "
             f"`dvc repro s2_pretrain@{arch}`"
         )
     return checkpoint
+
+
+def seed_base(checkpoint: dict, seed: int) -> dict:
+    """The base seed `seed` starts from, as `build_model` takes it: that seed's own pretraining
+    on the source task, or the published weights every seed shares."""
+    meta = checkpoint["meta"]
+    if meta["weights"] != "source_task":
+        return checkpoint
+    per_seed = checkpoint.get("state_dicts", {})
+    if seed not in per_seed:
+        raise StaleBaseError(
+            f"{PRETRAINED_DIR}/{meta['arch']}.pt holds no base for seed {seed} (seeds "
+            f"{sorted(per_seed)}); re-run `dvc repro s2_pretrain@{meta['arch']}`"
+        )
+    return {"state_dict": per_seed[seed], "meta": meta}
 
 
 def condition(params: Params, name: str) -> tuple[Condition, dict[str, TensorSplit]]:
@@ -264,6 +294,8 @@ def regime_condition(params: Params, name: str, manifest: dict) -> Condition:
     cfg = params.s2
     regime = named(cfg.regimes, name, "s2.regimes")
     pretrained = load_pretrained(regime.arch) if regime.init == "pretrained" else None
+    # Every seed's base picked now, so a file that lacks one fails before any training.
+    bases = {seed: seed_base(pretrained, seed) if pretrained else None for seed in params.seeds}
     config = {
         "profile": params.profile,
         "regime": name,
@@ -279,7 +311,9 @@ def regime_condition(params: Params, name: str, manifest: dict) -> Condition:
         name=name,
         profile=params.profile,
         config=config,
-        build=lambda: build_model(cfg, regime.arch, manifest, pretrained, freeze_base, regime),
+        build=lambda seed: build_model(
+            cfg, regime.arch, manifest, bases[seed], freeze_base, regime
+        ),
         train=cfg.train,
     )
 
@@ -413,7 +447,7 @@ def time_regimes(params: Params) -> dict:
     for name in cfg.regimes:
         run = regime_condition(params, name, manifest)
         seed_everything(params.seeds[0])
-        model = compute.prepare_model(run.build().to(device))
+        model = compute.prepare_model(run.build(params.seeds[0]).to(device))
         networks[name] = model, make_optimizer(model, run.train)
 
     names = list(cfg.regimes)

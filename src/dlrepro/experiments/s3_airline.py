@@ -67,7 +67,7 @@ def train_airline(params: Params, *, dry_run: bool = False) -> None:
                 "window": window,
                 **cfg.model_dump(exclude={"windows"}),
             },
-            build=lambda: WindowRNN(cfg.hidden),
+            build=lambda _: WindowRNN(cfg.hidden),
             train=cfg.train,
             loss_fn=nn.MSELoss(),
         )

@@ -71,7 +71,7 @@ def train_sentiment(params: Params, name: str, *, dry_run: bool = False) -> dict
             "sentiment": cfg.model_dump(exclude={"models"}),
             "data": {k: manifest[k] for k in ("dataset", "source", "counts")},
         },
-        build=lambda: _sentiment_model(name, cfg, contents),
+        build=lambda _: _sentiment_model(name, cfg, contents),
         train=cfg.model_train(name),
     )
     probe_metrics = [f"probe_{i + 1}" for i in range(len(cfg.probes))]

@@ -142,7 +142,7 @@ def train_language_model(params: Params, level: str, *, dry_run: bool = False) -
             "train": cfg.train.model_dump(),
             "works": manifest["works"],
         },
-        build=lambda: TokenLSTM(vocab_size, spec.embedding_dim, spec.hidden, spec.layers),
+        build=lambda _: TokenLSTM(vocab_size, spec.embedding_dim, spec.hidden, spec.layers),
         train=cfg.train,
     )
     bleu_metrics = [bleu_key(b, t) for b in ("words", "chars") for t in cfg.temperatures]

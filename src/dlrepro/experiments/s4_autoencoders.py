@@ -196,7 +196,7 @@ def train_autoencoder(params: Params, name: str, *, dry_run: bool = False) -> di
             "s4": cfg.model_dump(exclude={"denoise", "encoders"}),
             "data": {k: manifest[k] for k in ("dataset", "source", "counts")},
         },
-        build=lambda: _autoencoder(kind, params),
+        build=lambda _: _autoencoder(kind, params),
         train=cfg.train,
         loss_fn=nn.MSELoss(),
     )
@@ -286,7 +286,7 @@ def train_denoiser(params: Params, name: str, *, dry_run: bool = False) -> dict 
             "train": cfg.train.model_dump(),
             "data": {k: manifest[k] for k in ("dataset", "source", "counts")},
         },
-        build=lambda: ConvAutoencoder(cfg.image_size, dn.code_dim, cfg.cnn.channels),
+        build=lambda _: ConvAutoencoder(cfg.image_size, dn.code_dim, cfg.cnn.channels),
         train=cfg.train.model_copy(update={"epochs": dn.epochs}),
         loss_fn=loss_fn,
         augment=lambda x: add_noise(x, dn.noise_std),

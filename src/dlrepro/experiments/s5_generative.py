@@ -139,7 +139,7 @@ def train_classifier(params: Params, *, dry_run: bool = False) -> dict | None:
             "train": cfg.classifier_train.model_dump(),
             "data": {k: manifest[k] for k in ("dataset", "source", "counts")},
         },
-        build=lambda: _classifier(params),
+        build=lambda _: _classifier(params),
         train=cfg.classifier_train,
     )
     summary, weights = run_condition(
@@ -215,11 +215,11 @@ def train_generative(params: Params, name: str, *, dry_run: bool = False) -> dic
         return Measured(row, kept=samples[: 4 * SHOWN])
 
     if spec.kind == "vae":
-        build = lambda: VAE(side, cfg.latent_dim, cfg.vae_channels, spec.kl_weight)  # noqa: E731
+        build = lambda _: VAE(side, cfg.latent_dim, cfg.vae_channels, spec.kl_weight)  # noqa: E731
         train, adversarial, loss_fn = cfg.vae_train, None, nn.BCELoss()
         metrics = ["test_mse", "train_mse", "inception_score", "best_epoch", "epochs"]
     else:
-        build = lambda: GANPair(  # noqa: E731
+        build = lambda _: GANPair(  # noqa: E731
             DCGANGenerator(cfg.latent_dim, cfg.gan_width), DCGANDiscriminator(cfg.gan_width)
         )
         g = cfg.gan_train
@@ -310,10 +310,10 @@ def colourise(params: Params, name: str, *, dry_run: bool = False) -> dict | Non
         return UNet(1, 3, cfg.width, cfg.depth)
 
     adversarial = None
-    build = unet
+    build = lambda _: unet()  # noqa: E731
     if kind == "cgan":
         adversarial = Adversarial(cfg.train.lr, cfg.adam_beta1, l1_weight=cfg.l1_weight)
-        build = lambda: GANPair(unet(), PatchDiscriminator(4, cfg.width))  # noqa: E731
+        build = lambda _: GANPair(unet(), PatchDiscriminator(4, cfg.width))  # noqa: E731
     condition = Condition(
         section=SECTION,
         name=f"colourise_{name}",

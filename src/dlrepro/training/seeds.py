@@ -64,8 +64,9 @@ class Condition:
     profile: str
     config: dict
     """Logged to W&B; its digest is part of the resume checkpoints' key (`resume_key`)."""
-    build: Callable[[], nn.Module]
-    """A fresh model (called after seeding, so initialisation follows the seed)."""
+    build: Callable[[int], nn.Module]
+    """A fresh model for the seed it is given (called after seeding, so initialisation follows
+    the seed; a pretrained model may also start from that seed's own base)."""
     train: TrainConfig
     augment: Callable | None = None
     loss_fn: nn.Module | None = None
@@ -90,7 +91,7 @@ def fit_condition(
     c = condition
     if model is None:
         seed_everything(seed)
-        model = compute.prepare_model(c.build().to(device))
+        model = compute.prepare_model(c.build(seed).to(device))
     if c.adversarial is not None:
         return fit_adversarial(
             model,
@@ -174,7 +175,7 @@ def train_over_seeds(
 
     def one_seed(seed: int) -> tuple[Measured, pd.DataFrame, float]:
         seed_everything(seed)
-        model = compute.prepare_model(c.build().to(device))
+        model = compute.prepare_model(c.build(seed).to(device))
         with Run(
             project=PROJECT,
             group=c.section,
