@@ -197,10 +197,12 @@ def test_paper_profile_fetches_and_prepares_format_exact_standins(
     splits, manifest = load_prepared(s1_network_training.DATA_DIR)
     assert manifest["dataset"] == "cifar10" and splits["train"].x.shape[1:] == (3, 32, 32)
     splits, manifest = load_prepared(s2_cnn_regimes.TARGET_DIR)
-    assert len(manifest["classes"]) == 200 and manifest["counts"] == {
-        "train": 200,
-        "val": 200,
-        "test": 200,
+    # Four of the 200 classes (all of their stand-in images): what full-width VGG-16 and
+    # ResNet-50 can train on in CI's time on a CPU.
+    assert manifest["class_ids"] == [0, 1, 2, 3] and manifest["counts"] == {
+        "train": 4,
+        "val": 4,
+        "test": 4,
     }
     # The greyscale JPEG became three channels like every other image.
     assert splits["train"].x.shape[1:] == (3, 64, 64)

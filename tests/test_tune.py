@@ -15,6 +15,7 @@ from torch import nn
 from dlrepro import tuning
 from dlrepro.config import ParamsError, TuneConfig, override, validate
 from dlrepro.models.transfer import build_base, reinitialise
+from dlrepro.training import seeds
 from dlrepro.training.loop import fit
 
 from .conftest import separable_split, smoke_params
@@ -52,6 +53,20 @@ def test_smoke_study_writes_best_params_and_resumes(project):
     assert second["study"] == first["study"]
     numbers = [trial.number for trial in _study(project).trials]
     assert numbers == list(range(5))
+
+
+def test_a_study_under_other_code_starts_afresh(project, monkeypatch):
+    """Stored trials are results of the code that ran them: another code's are not reused."""
+    first = tuning.tune(_params(2), "s1_bn")
+    monkeypatch.setattr(seeds, "source_digest", lambda: "the code after a change")
+    second = tuning.tune(_params(2), "s1_bn")
+    assert second["study"] != first["study"]
+    assert [
+        trial.number
+        for trial in optuna.load_study(
+            study_name=second["study"], storage=f"sqlite:///{project}/.dlrepro/optuna.db"
+        ).trials
+    ] == [0, 1]
 
 
 def test_tuned_run_applies_the_best_params(project):

@@ -296,17 +296,20 @@ def objective_for(params: Params, spec: TuneStudy):
 def tune(params: Params, name: str, *, dry_run: bool = False) -> dict | None:
     import optuna
 
+    from dlrepro.training.seeds import resume_key
+
     cfg = params.tune
     spec = named(cfg.studies, name, "tune.studies")
     section = importlib.import_module(SECTIONS[spec.section].tunable.module)
     # A space key that is no params key, or a choice params.yaml refuses, fails here, before
     # any trial and before the storage is touched.
-    section.condition(override(params, _first(spec.space)), spec.condition)
+    first, splits = section.condition(override(params, _first(spec.space)), spec.condition)
     if dry_run:
         print(f"dry run of tune {name} passed: its space fits {spec.section}/{spec.condition}")
         return None
 
-    identity = _identity(params, spec)
+    # Trials stored under another code or data would be reused as if this code had run them.
+    identity = _identity(params, spec) | {"code_and_data": resume_key(first.config, splits)}
     study = open_study(f"{name}-{digest(identity)}", cfg)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with (
@@ -327,7 +330,8 @@ def tune(params: Params, name: str, *, dry_run: bool = False) -> dict | None:
 
 
 def _identity(params: Params, spec: TuneStudy) -> dict:
-    """What a study's result depends on; its digest is part of the study's name."""
+    """What a study's result depends on besides the code and the data (which `tune` adds); its
+    digest is part of the study's name."""
     return {
         "study": spec.model_dump(mode="json", exclude={"n_trials"}),
         "profile": params.profile,
