@@ -1,6 +1,7 @@
 """Pipeline wall time: the whole `dvc repro` per stage, and a no-op `dvc repro`.
 
-Targets (issue 9): the full embedded pipeline within 30 minutes on the 2-core reference machine;
+Targets (issues 9 and 18): the full embedded pipeline within 45 minutes on the 2-core reference
+machine (30 before issue 18 let the runs grow to reach the report's regimes);
 a no-op `dvc repro` (everything up to date) within 3 seconds.
 
     python bench/pipeline.py --noop            time a no-op `dvc repro` (3 runs)
@@ -86,12 +87,12 @@ def main() -> None:
             section = group.split("_")[0] if re.match(r"s\d_", group) else group
             sections[section] = sections.get(section, 0) + seconds
         result["full"] = {
-            "target_s": 1800,
+            "target_s": 2700,
             "total_s": sum(times.values()),
             "per_section_s": sections,
             "per_stage_s": times,
         }
-        print(f"full pipeline: {sum(times.values()) / 60:.1f} min (target 30)")
+        print(f"full pipeline: {sum(times.values()) / 60:.1f} min (target 45)")
         for section, seconds in sections.items():
             print(f"  {section:<14}{seconds / 60:6.1f} min")
     if args.noop:
