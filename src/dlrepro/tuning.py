@@ -296,20 +296,15 @@ def objective_for(params: Params, spec: TuneStudy):
 def tune(params: Params, name: str, *, dry_run: bool = False) -> dict | None:
     import optuna
 
-    from dlrepro.training.seeds import resume_key
-
     cfg = params.tune
     spec = named(cfg.studies, name, "tune.studies")
-    section = importlib.import_module(SECTIONS[spec.section].tunable.module)
     # A space key that is no params key, or a choice params.yaml refuses, fails here, before
     # any trial and before the storage is touched.
-    first, splits = section.condition(override(params, _first(spec.space)), spec.condition)
+    identity = _identity(params, spec)
     if dry_run:
         print(f"dry run of tune {name} passed: its space fits {spec.section}/{spec.condition}")
         return None
 
-    # Trials stored under another code or data would be reused as if this code had run them.
-    identity = _identity(params, spec) | {"code_and_data": resume_key(first.config, splits)}
     study = open_study(f"{name}-{digest(identity)}", cfg)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with (
@@ -330,13 +325,20 @@ def tune(params: Params, name: str, *, dry_run: bool = False) -> dict | None:
 
 
 def _identity(params: Params, spec: TuneStudy) -> dict:
-    """What a study's result depends on besides the code and the data (which `tune` adds); its
-    digest is part of the study's name."""
+    """What a study's result depends on, the code and the data its trials train on included
+    (trials stored by other code would otherwise be reused as this code's); its digest is part
+    of the study's name. Builds the condition at a point of the space, so a space key that is
+    no params key, or a choice params.yaml refuses, fails here."""
+    from dlrepro.training.seeds import resume_key
+
+    section = importlib.import_module(SECTIONS[spec.section].tunable.module)
+    first, splits = section.condition(override(params, _first(spec.space)), spec.condition)
     return {
         "study": spec.model_dump(mode="json", exclude={"n_trials"}),
         "profile": params.profile,
         "section": getattr(params, spec.section).model_dump(mode="json"),
         "seed": params.seeds[0],
+        "code_and_data": resume_key(first.config, splits),
     }
 
 
@@ -420,8 +422,8 @@ def train_tuned(params: Params, name: str, *, dry_run: bool = False) -> dict | N
     wanted = f"{name}-{digest(_identity(params, spec))}"
     if tuned_by != wanted:
         raise TuningError(
-            f"{path} comes from study {tuned_by}, tuned under another profile or other "
-            f"{spec.section} params than profile {params.profile!r} sets; run study {wanted} "
+            f"{path} comes from study {tuned_by}, tuned under another profile, other "
+            f"{spec.section} params, code or data than now; run study {wanted} "
             f"first: `dlrepro tune study --study {name}` (or `dvc repro tune@{name}`)"
         )
     tuned = override(params, json.loads(path.read_text()))
