@@ -23,6 +23,7 @@ paper profile (all of MNIST, CIFAR-10) wants a GPU.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 
@@ -195,18 +196,23 @@ def train_generative(params: Params, name: str, *, dry_run: bool = False) -> dic
         decode = model.decoder if spec.kind == "vae" else model.generator
         return apply(decode, latents(DATA_SEED), next(model.parameters()).device)
 
+    @functools.cache
+    def classifier(device: torch.device) -> SmallCNN:
+        # Read once per seed's process, not at every epoch's score.
+        return load_classifier(params, device)
+
     @torch.no_grad()
     def validation_score(generator: nn.Module) -> float:
         """The epoch's Inception Score on latent draws the reported score never sees."""
         device = next(generator.parameters()).device
         samples = apply(generator.eval(), latents(DATA_SEED + 1), device)
-        return inception_score(load_classifier(params, device), samples, cfg.is_splits)[0]
+        return inception_score(classifier(device), samples, cfg.is_splits)[0]
 
     def measure(model: nn.Module, result: FitResult) -> Measured:
         device = next(model.parameters()).device
         model.eval()
         samples = generate(model)
-        score, score_std = inception_score(load_classifier(params, device), samples, cfg.is_splits)
+        score, score_std = inception_score(classifier(device), samples, cfg.is_splits)
         row = {"inception_score": score, "inception_score_std": score_std}
         if spec.kind == "vae":
             for split in ("train", "test"):

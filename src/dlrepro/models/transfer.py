@@ -33,9 +33,16 @@ def build_base(
 
     if arch == "vgg16":
         config = [v if v == "M" else max(1, round(v * width)) for v in vgg.cfgs["D"]]
-        # Built through VGG() so the convolutions get torchvision's own initialisation.
-        layers = vgg.make_layers(config, batch_norm=batch_norm)
-        features = vgg.VGG(layers, init_weights=True).features
+        features = vgg.make_layers(config, batch_norm=batch_norm)
+        # torchvision's VGG initialisation of the convolutions, without building (and drawing
+        # 120M weights for) the ImageNet classifier VGG() would make only to be discarded.
+        for layer in features.modules():
+            if isinstance(layer, nn.Conv2d):
+                nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
+            elif isinstance(layer, nn.BatchNorm2d):
+                nn.init.ones_(layer.weight)
+                nn.init.zeros_(layer.bias)
         return nn.Sequential(features, nn.AdaptiveAvgPool2d(1), nn.Flatten()), config[-2]
     if arch == "resnet50":
         model = resnet.ResNet(
