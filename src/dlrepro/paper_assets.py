@@ -39,6 +39,7 @@ DATASET_NAMES = {
     "mnist": "MNIST",
     "colour_photos": "colour photo patches",
 }
+OPTIMIZER_NAMES = {"adam": "Adam", "sgd": "SGD"}
 
 
 def pm(summary: dict[str, float], digits: int = 3) -> str:
@@ -171,10 +172,14 @@ def _weights_sentence(arch: str, arch_cfg: ArchConfig) -> str:
     meta = read_json(RESULTS / "s2" / "pretrain" / f"{arch}.json")
     source = meta["source"]
     accuracies = ", ".join(f"{row['source_test_acc']:.3f}" for row in meta["seeds"])
+    train = meta["train"]
     return (
         f"- {name}: pretrained by stage `s2_pretrain`, one base per seed, on "
         f"{DATASET_NAMES[source['dataset']]} classes {', '.join(source['classes'])} (disjoint "
-        f"from the target's), reaching test accuracies {accuracies} (seeds "
+        f"from the target's; {OPTIMIZER_NAMES[train['optimizer']]} at learning rate "
+        f"{train['lr']:g}, batch {train['batch_size']}, early stopping with patience "
+        f"{train['patience']} within {train['epochs']} epochs), reaching test accuracies "
+        f"{accuracies} (seeds "
         f"{', '.join(str(row['seed']) for row in meta['seeds'])}) on that source task."
     )
 

@@ -167,16 +167,17 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
     arch_cfg = named(cfg.archs, arch, "s2.archs")
     meta = {"arch": arch, "width": arch_cfg.width, "weights": arch_cfg.weights}
     if arch_cfg.weights == "source_task":
+        train = cfg.arch_pretrain(arch)
         splits, manifest = load_prepared(SOURCE_DIR)
         if dry_run:
-            splits = dry_run_data(splits, cfg.pretrain.batch_size)
+            splits = dry_run_data(splits, train.batch_size)
         condition = Condition(
             section=SECTION,
             name=f"pretrain_{arch}",
             profile=params.profile,
-            config={"arch": arch, **arch_cfg.model_dump(), "pretrain": cfg.pretrain.model_dump()},
+            config={"arch": arch, "width": arch_cfg.width, "pretrain": train.model_dump()},
             build=lambda _: build_model(cfg, arch, manifest, None, freeze_base=False),
-            train=cfg.pretrain,
+            train=train,
         )
         checkpoint_dir = CHECKPOINTS / SECTION / f"pretrain_{arch}"
 
@@ -217,7 +218,8 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
                 "counts": manifest["counts"],
             },
             "seeds": pretrained.runs,
-            "epoch_cap": cfg.pretrain.epochs,
+            "epoch_cap": train.epochs,
+            "train": train.model_dump(),
         }
     else:
         state, norm = published_weights(arch, Path(params.data.raw_dir))
