@@ -91,9 +91,12 @@ class TrainConfig(_Strict):
     """Linear learning-rate warm-up from 0 over this many epochs (per step); 0 = none."""
 
 
-def merged_train(base: TrainConfig, *overrides: dict[str, Any] | None) -> TrainConfig:
-    """`base` with the keys of each partial `train:` block replaced in turn, validated again:
-    an unknown key or a bad value fails as it would in the section's own block."""
+def merged_train(
+    base: TrainConfig, *overrides: dict[str, Any] | None, block: str = "train"
+) -> TrainConfig:
+    """`base` with the keys of each partial `block:` (`train:`, `pretrain:`) replaced in turn,
+    validated again: an unknown key or a bad value fails as it would in the section's own
+    block, named `<block>.<key>`."""
     values = base.model_dump()
     for override in overrides:
         values |= override or {}
@@ -102,7 +105,7 @@ def merged_train(base: TrainConfig, *overrides: dict[str, Any] | None) -> TrainC
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(map(str, first["loc"]))
-        raise ValueError(f"train.{where}: {first['msg']}") from None
+        raise ValueError(f"{block}.{where}: {first['msg']}") from None
 
 
 def _entry_train(base: TrainConfig, entry: S1Variant | SentimentModel) -> TrainConfig:
@@ -347,7 +350,7 @@ class S2Config(_Strict):
 
     def arch_pretrain(self, arch: str) -> TrainConfig:
         """What `arch` pretrains on the source task with: `s2.pretrain`, then its own keys."""
-        return merged_train(self.pretrain, self.archs[arch].pretrain)
+        return merged_train(self.pretrain, self.archs[arch].pretrain, block="pretrain")
 
     @property
     def pretrains_on_source(self) -> bool:
@@ -365,7 +368,7 @@ class S2Config(_Strict):
             try:
                 self.arch_pretrain(name)
             except ValueError as error:
-                raise ValueError(f"archs.{name}.pre{error}") from None
+                raise ValueError(f"archs.{name}.{error}") from None
             if arch.weights != "source_task" and arch.width != 1.0:
                 raise ValueError(
                     f"archs.{name}.width = {arch.width} but {arch.weights} weights exist only "
