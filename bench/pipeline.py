@@ -4,8 +4,14 @@ Targets (issues 9 and 18): the full embedded pipeline within 45 minutes on the 2
 machine (30 before issue 18 let the runs grow to reach the report's regimes);
 a no-op `dvc repro` (everything up to date) within 3 seconds.
 
+The speed of the shared 2-core machine varies by a fifth or more within a day, so --full also
+times a fixed workload just before and just after the run (`speed_probe`: two one-thread
+processes training the Section 1 CNN, as a stage's seeds do): runs on different days compare
+through it (total x reference probe / this run's probe).
+
     python bench/pipeline.py --noop            time a no-op `dvc repro` (3 runs)
     python bench/pipeline.py --full            run `dvc repro --force`, timing every stage
+    python bench/pipeline.py --probe           only the speed probe
     python bench/pipeline.py --log FILE        per-stage times from a saved log of a run whose
                                                lines start with HH:MM:SS (as --full records),
                                                replacing those stages' earlier times
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -28,6 +35,20 @@ from pathlib import Path
 from common import machine
 
 OUT = Path(__file__).parent / "results" / "pipeline.json"
+PROBE_STEPS = 300
+PROBE = f"""
+import time, torch
+from loop_overhead import section1_cnn
+torch.set_num_threads(1)
+torch.manual_seed(0)
+model, x, y = section1_cnn(), torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+optimizer = torch.optim.Adam(model.parameters())
+for _ in range({PROBE_STEPS}):
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+"""
 STAGE = re.compile(r"^(\d\d:\d\d:\d\d) Running stage '([^']+)'")
 STAMP = re.compile(r"^(\d\d:\d\d:\d\d) ")
 
@@ -58,6 +79,20 @@ def full_run() -> list[str]:
     return lines
 
 
+def speed_probe() -> float:
+    """Wall seconds of two concurrent one-thread processes training the Section 1 CNN for
+    PROBE_STEPS steps each, at the stages' kernel level (AVX2), interpreter start included."""
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "DNNL_MAX_CPU_ISA": "AVX2"}
+    started = time.perf_counter()
+    workers = [
+        subprocess.Popen([sys.executable, "-c", PROBE], cwd=Path(__file__).parent, env=env)
+        for _ in range(2)
+    ]
+    if any(worker.wait() != 0 for worker in workers):
+        sys.exit("the speed probe failed; see the output above")
+    return round(time.perf_counter() - started, 2)
+
+
 def noop_seconds(runs: int = 3) -> list[float]:
     times = []
     for _ in range(runs):
@@ -72,11 +107,14 @@ def main() -> None:
     parser.add_argument("--noop", action="store_true")
     parser.add_argument("--full", action="store_true")
     parser.add_argument("--log", type=Path)
+    parser.add_argument("--probe", action="store_true", help="only time the speed probe")
     args = parser.parse_args()
     result = json.loads(OUT.read_text()) if OUT.exists() else {"benchmark": "pipeline"}
     result["machine"] = machine()
     if args.full or args.log:
+        probes = [speed_probe()] if args.full else []
         lines = full_run() if args.full else args.log.read_text().splitlines()
+        probes += [speed_probe()] if args.full else []
         times = stage_times(lines)
         if args.log:
             # A log of a partial run updates the stages it ran and keeps the others' times.
@@ -92,9 +130,16 @@ def main() -> None:
             "per_section_s": sections,
             "per_stage_s": times,
         }
+        if probes:
+            result["full"]["speed_probe_s"] = {"before": probes[0], "after": probes[1]}
+            print(f"speed probe: {probes[0]} s before, {probes[1]} s after")
         print(f"full pipeline: {sum(times.values()) / 60:.1f} min (target 45)")
         for section, seconds in sections.items():
             print(f"  {section:<14}{seconds / 60:6.1f} min")
+    if args.probe:
+        seconds = speed_probe()
+        result["speed_probe_s"] = {"at": time.strftime("%Y-%m-%d %H:%M"), "seconds": seconds}
+        print(f"speed probe: {seconds} s")
     if args.noop:
         times = noop_seconds()
         result["noop"] = {"target_s": 3, "runs_s": times, "median_s": statistics.median(times)}

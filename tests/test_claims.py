@@ -308,7 +308,7 @@ def _base(accuracies: list[float], best_epochs: list[int], cap: int = 15) -> dic
         {"seed": seed, "source_test_acc": accuracy, "best_epoch": best, "epochs": best + 2}
         for seed, (accuracy, best) in enumerate(zip(accuracies, best_epochs, strict=True))
     ]
-    return {"weights": "source_task", "seeds": rows, "epoch_cap": cap}
+    return {"weights": "source_task", "seeds": rows, "train": {"epochs": cap}}
 
 
 @pytest.mark.parametrize(

@@ -53,8 +53,8 @@ def test_pretrain_writes_weights_only_checkpoints_with_provenance(s2_project):
     for row in meta["seeds"]:
         assert 0 <= row["source_test_acc"] <= 1 and 0 <= row["source_val_acc"] <= 1
         # how the source task's pretraining ended: best epoch, epochs run, the cap it ran under
-        assert 1 <= row["best_epoch"] <= row["epochs"] <= meta["epoch_cap"]
-    assert meta["epoch_cap"] == _params().s2.pretrain.epochs
+        assert 1 <= row["best_epoch"] <= row["epochs"] <= meta["train"]["epochs"]
+    assert meta["train"]["epochs"] == _params().s2.pretrain.epochs
     assert "counts" in meta["source"]  # the source images it trained on
     package = json.loads(
         (s2_project / "results" / "s2" / "pretrain" / "efficientnet_lite0.json").read_text()

@@ -26,7 +26,7 @@ from dlrepro.data.sequences import (
     sliding_windows,
     words,
 )
-from dlrepro.experiments.s3_text_generation import _bleu, bleu_key
+from dlrepro.experiments.s3_text_generation import bleu_key, bleu_scorer
 from dlrepro.models.rnn import EmbeddingPool, LSTMClassifier, TokenLSTM, sample
 
 
@@ -199,9 +199,21 @@ def test_sampling_approaches_argmax_as_temperature_falls():
 
 def test_bleu_on_known_strings():
     text = "to be or not to be that is the question"
-    assert _bleu(text, [text, "something else entirely"], "words") == pytest.approx(100)
-    assert _bleu(text, [text], "chars") == pytest.approx(100)
-    assert _bleu("zz yy xx ww", [text], "words") == 0
-    partial = _bleu("to be or not to be whether tis nobler", [text], "words")
+    assert bleu_scorer([text, "something else entirely"], "words")(text) == pytest.approx(100)
+    assert bleu_scorer([text], "chars")(text) == pytest.approx(100)
+    assert bleu_scorer([text], "words")("zz yy xx ww") == 0
+    partial = bleu_scorer([text], "words")("to be or not to be whether tis nobler")
     assert 0 < partial < 100
     assert bleu_key("words", 0.5) == "bleu_words_t0_5"
+
+
+@pytest.mark.parametrize("basis, tokenize", [("words", "none"), ("chars", "char")])
+def test_bleu_scorer_is_sacrebleus_sentence_bleu(basis, tokenize):
+    # Its references are counted once: each text must still score as sentence_score scores it.
+    from sacrebleu.metrics import BLEU
+
+    references = ["to be or not to be", "that is the question", "whether tis nobler in the mind"]
+    score = bleu_scorer(references, basis)
+    sentence = BLEU(tokenize=tokenize, effective_order=True)
+    for text in ["to be that is", "the mind to be or not", "zz nobler question", "to"]:
+        assert score(text) == sentence.sentence_score(text, references).score

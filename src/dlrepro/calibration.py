@@ -44,7 +44,7 @@ SPECIAL_TOKENS = 2  # <pad> and <unk> head both vocabularies; no generation emit
 def bleu_points(params: Params) -> dict:
     """BLEU (mean and std over the prompts) of the human and of uniform random text against
     the text-generation stage's references, on words and on characters."""
-    from dlrepro.experiments.s3_text_generation import _bleu, references_and_prompts
+    from dlrepro.experiments.s3_text_generation import bleu_scorer, references_and_prompts
 
     cfg = params.s3.textgen
     text_dir = PREPARED / "s3" / "text"
@@ -65,10 +65,8 @@ def bleu_points(params: Params) -> dict:
         texts["random_chars"].append(" ".join(lm_tokens(random_chars, "word")))
     points = {}
     for basis in ("words", "chars"):
-        scores = {
-            name: [_bleu(text, references, basis) for text in hypotheses]
-            for name, hypotheses in texts.items()
-        }
+        bleu = bleu_scorer(references, basis)
+        scores = {name: [bleu(text) for text in hypotheses] for name, hypotheses in texts.items()}
         floor = max(np.mean(scores["random_words"]), np.mean(scores["random_chars"]))
         points[basis] = {
             **{name: _summary(values) for name, values in scores.items()},

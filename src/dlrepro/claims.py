@@ -589,7 +589,7 @@ def source_base(arch: str, base: dict, floor: float, on_base: list[str]) -> Regi
         checked = f"{arch} starts from published {base['source']['dataset']} weights"
         return regime(f"the {arch} base is pretrained", checked, True, on_base)
     seeds = pd.DataFrame(base["seeds"])
-    cap = base["epoch_cap"]
+    cap = base["train"]["epochs"]
     checked = (
         f"{arch} bases' source-task test accuracy at least {floor:g} with the best epoch before "
         f"the cap of {cap} for most seeds (accuracies "

@@ -218,8 +218,7 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
                 "counts": manifest["counts"],
             },
             "seeds": pretrained.runs,
-            "epoch_cap": train.epochs,
-            "train": train.model_dump(),
+            "train": train.model_dump(),  # the recipe, its epoch cap included
         }
     else:
         state, norm = published_weights(arch, Path(params.data.raw_dir))
@@ -243,7 +242,7 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     converged = "".join(
         f"; seed {row['seed']}: source-task test accuracy {row['source_test_acc']:.4f}, best "
-        f"epoch {row['best_epoch']} of {row['epochs']} (cap {meta['epoch_cap']})"
+        f"epoch {row['best_epoch']} of {row['epochs']} (cap {meta['train']['epochs']})"
         for row in meta.get("seeds", [])
     )
     print(f"{SECTION} pretrained base for {arch} ({arch_cfg.weights}) written{converged}")
