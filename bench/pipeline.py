@@ -28,6 +28,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -66,8 +67,17 @@ def stage_times(lines: list[str]) -> dict[str, float]:
 
 
 def full_run() -> list[str]:
+    # A fresh Optuna storage: the project's keeps finished studies, and a forced tune stage
+    # resumes its study there, so an earlier run of the same code would leave it no trial to
+    # time (the results are the same either way: trials are deterministic).
+    storage = tempfile.mkdtemp(prefix="dlrepro-bench-optuna-")
+    env = {**os.environ, "DLREPRO_OPTUNA_STORAGE": f"sqlite:///{storage}/optuna.db"}
     process = subprocess.Popen(
-        ["dvc", "repro", "--force"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ["dvc", "repro", "--force"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     lines = []
     for line in process.stdout:
@@ -116,9 +126,11 @@ def main() -> None:
         lines = full_run() if args.full else args.log.read_text().splitlines()
         probes += [speed_probe()] if args.full else []
         times = stage_times(lines)
+        earlier = result.get("full", {})
         if args.log:
             # A log of a partial run updates the stages it ran and keeps the others' times.
-            times = {**result.get("full", {}).get("per_stage_s", {}), **times}
+            times = {**earlier.get("per_stage_s", {}), **times}
+            probes = list(earlier.get("speed_probe_s", {}).values())
         sections: dict[str, float] = {}
         for name, seconds in times.items():
             group = name.split("@")[0]
