@@ -4,10 +4,10 @@ Targets (issues 9 and 18): the full embedded pipeline within 45 minutes on the 2
 machine (30 before issue 18 let the runs grow to reach the report's regimes);
 a no-op `dvc repro` (everything up to date) within 3 seconds.
 
-The speed of the shared 2-core machine varies by a fifth or more within a day, so --full also
-times a fixed workload just before and just after the run (`speed_probe`: two one-thread
-processes training the Section 1 CNN, as a stage's seeds do): runs on different days compare
-through it (total x reference probe / this run's probe).
+The speed of the shared 2-core machine varies by up to half within an hour (the probe below read
+10.5 s idle and 15.9 s an hour later on 2026-11-29), so --full also times a fixed workload just
+before and just after the run (`speed_probe`: two one-thread processes training the Section 1
+CNN, as a stage's seeds do): runs at different speeds compare through it.
 
     python bench/pipeline.py --noop            time a no-op `dvc repro` (3 runs)
     python bench/pipeline.py --full            run `dvc repro --force`, timing every stage
@@ -38,7 +38,7 @@ from common import machine
 OUT = Path(__file__).parent / "results" / "pipeline.json"
 PROBE_STEPS = 300
 PROBE = f"""
-import time, torch
+import torch
 from loop_overhead import section1_cnn
 torch.set_num_threads(1)
 torch.manual_seed(0)
@@ -95,7 +95,9 @@ def speed_probe() -> float:
     env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "DNNL_MAX_CPU_ISA": "AVX2"}
     started = time.perf_counter()
     workers = [
-        subprocess.Popen([sys.executable, "-c", PROBE], cwd=Path(__file__).parent, env=env)
+        subprocess.Popen(
+            [os.path.abspath(sys.executable), "-c", PROBE], cwd=Path(__file__).parent, env=env
+        )
         for _ in range(2)
     ]
     if any(worker.wait() != 0 for worker in workers):
