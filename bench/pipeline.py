@@ -35,6 +35,8 @@ from pathlib import Path
 
 from common import machine
 
+from dlrepro.numerics import CONTRACTS
+
 OUT = Path(__file__).parent / "results" / "pipeline.json"
 PROBE_STEPS = 300
 PROBE = f"""
@@ -70,29 +72,30 @@ def full_run() -> list[str]:
     # A fresh Optuna storage: the project's keeps finished studies, and a forced tune stage
     # resumes its study there, so an earlier run of the same code would leave it no trial to
     # time (the results are the same either way: trials are deterministic).
-    storage = tempfile.mkdtemp(prefix="dlrepro-bench-optuna-")
-    env = {**os.environ, "DLREPRO_OPTUNA_STORAGE": f"sqlite:///{storage}/optuna.db"}
-    process = subprocess.Popen(
-        ["dvc", "repro", "--force"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    lines = []
-    for line in process.stdout:
-        stamped = f"{time.strftime('%H:%M:%S')} {line.rstrip()}"
-        lines.append(stamped)
-        print(stamped, flush=True)
-    if process.wait() != 0:
-        sys.exit("dvc repro failed; see the output above")
+    with tempfile.TemporaryDirectory(prefix="dlrepro-bench-optuna-") as storage:
+        env = {**os.environ, "DLREPRO_OPTUNA_STORAGE": f"sqlite:///{storage}/optuna.db"}
+        process = subprocess.Popen(
+            ["dvc", "repro", "--force"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        lines = []
+        for line in process.stdout:
+            stamped = f"{time.strftime('%H:%M:%S')} {line.rstrip()}"
+            lines.append(stamped)
+            print(stamped, flush=True)
+        if process.wait() != 0:
+            sys.exit("dvc repro failed; see the output above")
     return lines
 
 
 def speed_probe() -> float:
     """Wall seconds of two concurrent one-thread processes training the Section 1 CNN for
-    PROBE_STEPS steps each, at the stages' kernel level (AVX2), interpreter start included."""
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "DNNL_MAX_CPU_ISA": "AVX2"}
+    PROBE_STEPS steps each, under the stages' numeric contract (AVX2), interpreter start
+    included."""
+    env = {**os.environ, **CONTRACTS["avx2"]}
     started = time.perf_counter()
     workers = [
         subprocess.Popen(
@@ -124,15 +127,19 @@ def main() -> None:
     result = json.loads(OUT.read_text()) if OUT.exists() else {"benchmark": "pipeline"}
     result["machine"] = machine()
     if args.full or args.log:
-        probes = [speed_probe()] if args.full else []
-        lines = full_run() if args.full else args.log.read_text().splitlines()
-        probes += [speed_probe()] if args.full else []
-        times = stage_times(lines)
         earlier = result.get("full", {})
-        if args.log:
-            # A log of a partial run updates the stages it ran and keeps the others' times.
-            times = {**earlier.get("per_stage_s", {}), **times}
-            probes = list(earlier.get("speed_probe_s", {}).values())
+        if args.full:
+            before = speed_probe()
+            times = stage_times(full_run())
+            probes = {"before": before, "after": speed_probe()}
+        else:
+            # A log of a partial run updates the stages it ran and keeps the others' times,
+            # and the speed probe of the run they belong to.
+            times = {
+                **earlier.get("per_stage_s", {}),
+                **stage_times(args.log.read_text().splitlines()),
+            }
+            probes = earlier.get("speed_probe_s")
         sections: dict[str, float] = {}
         for name, seconds in times.items():
             group = name.split("@")[0]
@@ -145,8 +152,8 @@ def main() -> None:
             "per_stage_s": times,
         }
         if probes:
-            result["full"]["speed_probe_s"] = {"before": probes[0], "after": probes[1]}
-            print(f"speed probe: {probes[0]} s before, {probes[1]} s after")
+            result["full"]["speed_probe_s"] = probes
+            print(f"speed probe: {probes['before']} s before, {probes['after']} s after")
         print(f"full pipeline: {sum(times.values()) / 60:.1f} min (target 45)")
         for section, seconds in sections.items():
             print(f"  {section:<14}{seconds / 60:6.1f} min")
