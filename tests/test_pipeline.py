@@ -1,5 +1,9 @@
 """End to end: a copy of the repository runs `dvc repro` on the smoke profile, data to paper,
-then an ablation with `dvc exp run -S`."""
+then an ablation with `dvc exp run -S`.
+
+Slow (about 11 minutes, run by `.ci/run` and `make test-slow`): the smoke profile trains for
+seconds, but each of its 65 stages pays about 10 s to start (importing torch and, at the first
+optimizer step, torch._dynamo; DVC rewriting the whole dvc.lock after each stage)."""
 
 import json
 
@@ -9,6 +13,7 @@ import yaml
 from .conftest import REPO, copy_repo, repo_commands
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (REPO / "data" / "raw").exists(), reason="run `make data` first")
 def test_smoke_profile_reproduces_every_section_through_the_paper(tmp_path):
     repo = copy_repo(tmp_path / "repo")
