@@ -34,12 +34,24 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 # The browser test (paper in headless Chromium, its PDF read by poppler), the shared-Optuna test
 # (a real PostgreSQL server) and the cross-CPU numerics test (qemu emulating a CPU without
 # AVX-512) skip, saying why, where these are missing; CI installs them here.
-SYSTEM_PACKAGES := chromium poppler-utils postgresql qemu-user
+# qemu-user must be 8 or newer: 7.2 (Debian 12's own) mis-emulates the AVX2 gathers of oneDNN's
+# LSTM and crashes, so on Debian 12 it comes from bookworm-backports (10.0).
+SYSTEM_PACKAGES := chromium poppler-utils postgresql
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@if ! qemu-x86_64 --version 2>/dev/null | grep -qE 'version ([89]|[1-9][0-9])\.'; then \
+		. /etc/os-release; release=$$VERSION_CODENAME; \
+		if [ "$$release" = bookworm ]; then \
+			echo "deb http://deb.debian.org/debian bookworm-backports main" \
+				> /etc/apt/sources.list.d/dlrepro-backports.list; \
+			release=bookworm-backports; \
+		fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends -t $$release qemu-user; \
 	fi
 
 data: $(STAMP)

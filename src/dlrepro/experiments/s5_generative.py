@@ -278,8 +278,10 @@ def colourfulness(rgb: torch.Tensor) -> torch.Tensor:
     images)."""
     red, green, blue = rgb.unbind(dim=1)
     opponents = torch.stack([red - green, (red + green) / 2 - blue], dim=1).flatten(2)
-    spread = opponents.var(dim=2, unbiased=False).sum(dim=1).sqrt()
-    strength = opponents.mean(dim=2).square().sum(dim=1).sqrt()
+    # Norms, not `.sqrt()`: torch's elementwise square root is MKL's, which rounds by CPU vendor
+    # (numerics.py); a norm's and a standard deviation's roots are exact.
+    spread = torch.linalg.vector_norm(opponents.std(dim=2, correction=0), dim=1)
+    strength = torch.linalg.vector_norm(opponents.mean(dim=2), dim=1)
     return spread + 0.3 * strength
 
 

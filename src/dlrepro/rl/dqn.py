@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from dlrepro.rl.policies import decayed_epsilon, select_action
+from dlrepro.training.loop import adam_kernel
 
 
 def q_network(obs_dim: int, n_actions: int, hidden: Sequence[int]) -> nn.Sequential:
@@ -52,7 +53,7 @@ def train_dqn(
     net = q_network(env.observation_space.shape[0], env.action_space.n, hidden)
     target_net = q_network(env.observation_space.shape[0], env.action_space.n, hidden)
     target_net.load_state_dict(net.state_dict())
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr, **adam_kernel("cpu"))
     memory: deque[tuple] = deque(maxlen=buffer_size)
 
     rows, updates, episode_return, episode = [], 0, 0.0, 0

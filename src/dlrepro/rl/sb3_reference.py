@@ -10,6 +10,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
 from dlrepro.config import Sb3Config
+from dlrepro.training.loop import adam_kernel
 
 
 def train_sb3(
@@ -30,7 +31,7 @@ def train_sb3(
         gradient_steps=cfg.gradient_steps,
         exploration_fraction=cfg.exploration_fraction,
         exploration_final_eps=cfg.exploration_final_eps,
-        policy_kwargs={"net_arch": list(cfg.net_arch)},
+        policy_kwargs={"net_arch": list(cfg.net_arch), "optimizer_kwargs": adam_kernel("cpu")},
         seed=seed,
         device="cpu",  # SB3's own advice for MLP policies; and seed workers are forked
         verbose=0,

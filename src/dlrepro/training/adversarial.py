@@ -25,6 +25,7 @@ from dlrepro.training import compute
 from dlrepro.training.loop import (
     FitResult,
     NonFiniteLossError,
+    adam_kernel,
     batches,
     clone_state,
     evaluate,
@@ -66,8 +67,9 @@ def fit_adversarial(
     generator, discriminator = model.generator, model.discriminator
     device = next(model.parameters()).device
     betas = (spec.beta1, 0.999)
-    g_opt = torch.optim.Adam(generator.parameters(), lr=spec.lr, betas=betas)
-    d_opt = torch.optim.Adam(discriminator.parameters(), lr=spec.lr, betas=betas)
+    kernel = adam_kernel(device)
+    g_opt = torch.optim.Adam(generator.parameters(), lr=spec.lr, betas=betas, **kernel)
+    d_opt = torch.optim.Adam(discriminator.parameters(), lr=spec.lr, betas=betas, **kernel)
     bce, l1 = nn.BCEWithLogitsLoss(), nn.L1Loss()
     conditional = spec.noise_dim is None
     history = []
