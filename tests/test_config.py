@@ -149,11 +149,26 @@ def test_invalid_values_name_the_key_and_the_allowed_values(edit, key, allowed):
     assert allowed in str(error.value)
 
 
-def test_a_seed_numpy_cannot_take_fails_naming_the_seed():
+@pytest.mark.parametrize(
+    ("count", "message"),
+    [
+        (0, r"seeds\.s1 = 0: Input should be greater than or equal to 1"),
+        (True, r"seeds\.s1 = True: Input should be a valid integer"),
+        (2.5, r"seeds\.s1 = 2\.5: Input should be a valid integer"),
+    ],
+)
+def test_a_seed_count_that_is_not_a_positive_integer_fails_naming_the_key(count, message):
     raw = smoke_params()
-    raw["seeds"] = [0, SEED_LIMIT]
-    with pytest.raises(ParamsError, match=r"seeds\.1 = 4294967296: too large: numpy"):
+    raw["profiles"]["smoke"]["seeds"]["s1"] = count
+    with pytest.raises(ParamsError, match=message):
         validate(raw)
+
+
+def test_seed_counts_are_per_section_and_start_at_zero():
+    params = validate(smoke_params())
+    assert params.seeds.of("s2") == list(range(params.seeds.s2))
+    with pytest.raises(ParamsError, match=r"seeds.s1 = 3 is set per profile"):
+        validate({**smoke_params(), "seeds": {"s1": 3}})
 
 
 def test_the_largest_valid_seed_seeds_every_generator_the_stages_use():

@@ -26,7 +26,7 @@ def _history(project) -> pd.DataFrame:
 
 def _raw(processes: int) -> dict:
     raw = smoke_params()
-    raw["seeds"] = [0]
+    raw["profiles"]["smoke"]["seeds"]["s2"] = 1
     raw["s2"]["processes"] = processes
     return raw
 

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.usefixtures("restore_compute")
 
 def _condition(augment=None) -> Condition:
     return Condition(
-        section="t",
+        section="s1",
         name="c",
         profile="smoke",
         config={"net": "small"},
@@ -104,7 +104,7 @@ def test_checkpoint_of_other_code_is_discarded_and_the_seed_retrained(
     checkpoint = tmp_path / "ckpt" / "seed0.pt"
     assert capsys.readouterr().err.splitlines() == [
         f"warning: discarding {checkpoint}: written by other code, data or params; "
-        "training t/c/seed0 from scratch"
+        "training s1/c/seed0 from scratch"
     ]
     _assert_same_runs(rerun, fresh)
 
@@ -137,7 +137,7 @@ def test_a_killed_seed_worker_fails_the_stage_naming_it_and_a_rerun_trains_the_r
     with pytest.raises(WorkerDiedError) as died:
         _train(tmp_path / "ckpt", augment=augment, workers=3)
     assert str(died.value) == (
-        "t/c: seed 2's worker process died (killed by SIGKILL: out of memory, or killed); the "
+        "s1/c: seed 2's worker process died (killed by SIGKILL: out of memory, or killed); the "
         "other seeds' checkpoints are kept: re-run to train only what is missing"
     )
     epochs_done = {
@@ -161,7 +161,7 @@ def test_a_failed_write_leaves_the_previous_result_set_intact(project, monkeypat
         return run_condition(condition, SPLITS, params, measure=_measure, metrics=["best_val_acc"])
 
     run(_condition())
-    out = project / "results" / "t" / "c"
+    out = project / "results" / "s1" / "c"
     before = {path.name: path.read_bytes() for path in out.iterdir()}
     assert set(before) == {"history.csv", "history_seeds.csv", "runs.csv", "metrics.json"}
 
@@ -175,7 +175,7 @@ def test_a_failed_write_leaves_the_previous_result_set_intact(project, monkeypat
         run(changed)
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
     assert file_system_failure(failed.value) == (
-        "disk full while writing results/t/c; free space and re-run"
+        "disk full while writing results/s1/c; free space and re-run"
     )
 
 

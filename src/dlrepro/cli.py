@@ -55,7 +55,8 @@ def _check(params: Params, args: argparse.Namespace) -> None:
     PARAMS_CHECKED.parent.mkdir(parents=True, exist_ok=True)
     PARAMS_CHECKED.write_text('{"params": "valid"}\n')
     print(
-        f"params.yaml is valid for profile {params.profile!r}: seeds {params.seeds}, "
+        f"params.yaml is valid for profile {params.profile!r}: seeds per section "
+        f"{params.seeds.model_dump()}, "
         f"data source {params.data.source}, Section 1 on {params.s1.dataset}"
     )
 

@@ -52,6 +52,10 @@ def _below_seed_limit(seed: int) -> int:
 
 Seed = Annotated[int, Field(ge=0), AfterValidator(_below_seed_limit)]
 
+SeedCount = Annotated[int, Field(strict=True, ge=1)]
+"""Seeds a section's runs repeat over (0 .. n - 1). One gives no spread, so every claim on such
+runs is inconclusive; the claims need two at least."""
+
 
 PER_PROFILE = "per-profile"
 """The base value of a key that every profile sets: each value has one home in params.yaml, so
@@ -730,10 +734,30 @@ class TuneConfig(_Strict):
     studies: dict[str, TuneStudy]
 
 
+class SeedCounts(_Strict):
+    """How many seeds each section's stochastic runs repeat over: seeds 0, 1, ..., n - 1, so a
+    larger count keeps every run of a smaller one (raising it re-runs only the new seeds' share
+    of the work for a reader comparing the two). Set per profile, by cost, before any run; one key
+    per section (`-S profiles.embedded.seeds.s1=20`). Tuning trials run on seed 0."""
+
+    s1: SeedCount
+    s2: SeedCount
+    """Also the Section 2 bases: one pretrained per seed."""
+    s3: SeedCount
+    s4: SeedCount
+    s5: SeedCount
+    """Also the Inception Score's digit classifier: one per seed."""
+    s6: SeedCount
+
+    def of(self, section: str) -> list[int]:
+        """The seeds of `section` ("s1" ... "s6")."""
+        return list(range(getattr(self, section)))
+
+
 class Params(_Strict):
     profile: Profile
-    seeds: list[Seed] = Field(min_length=1)
-    """Every stage repeats its runs over these seeds and reports mean and std."""
+    seeds: SeedCounts
+    """Seeds per section; every stage reports mean and std over its section's seeds."""
     device: Literal["auto", "cpu", "cuda"]
     """`auto`: the GPU when one is visible, else the CPU."""
     compute: ComputeConfig = ComputeConfig()

@@ -428,7 +428,7 @@ def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
         level: pd.read_csv(RESULTS / "s3" / f"textgen_{level}" / "samples.csv") for level in levels
     }
     first = {
-        level: frame[(frame["seed"] == params.seeds[0]) & (frame["sample"] == 0)]
+        level: frame[(frame["seed"] == 0) & (frame["sample"] == 0)]
         for level, frame in samples.items()
     }
     prompt = first[levels[0]]["prompt"].iloc[0]
@@ -618,7 +618,7 @@ def provenance(params: Params) -> list[str]:
         ("raw data (`data.dvc` md5)", f"{data['md5']} ({data['nfiles']} files)"),
         ("profile", params.profile),
         ("params digest (sha256 of the resolved params)", digest(params.model_dump(mode="json"))),
-        ("seeds", ", ".join(map(str, params.seeds))),
+        ("seeds per section (0 to n - 1)", ", ".join(f"{k}: {n}" for k, n in params.seeds)),
         *numerics.describe(params.compute.cpu_isa).items(),
         ("Python", platform.python_version()),
         *((library, version(library)) for library in LIBRARIES),
@@ -778,13 +778,30 @@ def only_cited(variables: dict, keys: set[str], prefix: str = "") -> dict:
     return kept
 
 
+def seeds_by_section(params: Params) -> str:
+    """The seed counts in words, sections grouped by count: "10 in Sections 1 and 6, 5 in
+    Sections 2 to 5" ("Sections 2 to 5": a run of consecutive sections)."""
+    sections: dict[int, list[int]] = {}
+    for key, count in params.seeds:
+        sections.setdefault(count, []).append(int(key.removeprefix("s")))
+    groups = []
+    for count, numbers in sorted(sections.items(), reverse=True):
+        if len(numbers) > 2 and numbers == list(range(numbers[0], numbers[-1] + 1)):
+            named = f"Sections {numbers[0]} to {numbers[-1]}"
+        elif len(numbers) > 1:
+            named = f"Sections {', '.join(map(str, numbers[:-1]))} and {numbers[-1]}"
+        else:
+            named = f"Section {numbers[0]}"
+        groups.append(f"{count} in {named}")
+    return ", ".join(groups)
+
+
 def write_assets(params: Params) -> None:
     report = yaml.safe_load(REPORT_VALUES.read_text())
     counts = read_json(claims.OUT / "summary.json")
     variables = {
         "params": params.model_dump(mode="json"),
-        "n_seeds": len(params.seeds),
-        "seeds": ", ".join(map(str, params.seeds)),
+        "seeds": params.seeds.model_dump() | {"by_section": seeds_by_section(params)},
         "claims": counts["all"],
         "source": source_notes(),
     }

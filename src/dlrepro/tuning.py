@@ -55,6 +55,8 @@ STORAGE_ENV = "DLREPRO_OPTUNA_STORAGE"
 WORKER_ENV = "DLREPRO_TUNE_WORKER"
 RESULTS_DIR = RESULTS / "tune"
 FIGURES_DIR = PAPER / "figures" / "tune"
+TRIAL_SEED = 0
+"""Each trial is one run on this seed; the tuned condition then trains over its section's seeds."""
 """One folder per study: <study>/history.png and <study>/importance.png."""
 
 
@@ -284,7 +286,7 @@ def objective_for(params: Params, spec: TuneStudy):
         result = fit_condition(
             condition,
             splits,
-            seed=params.seeds[0],
+            seed=TRIAL_SEED,
             device=resolve_device(params),
             on_epoch=report,
         )
@@ -337,7 +339,7 @@ def _identity(params: Params, spec: TuneStudy) -> dict:
         "study": spec.model_dump(mode="json", exclude={"n_trials"}),
         "profile": params.profile,
         "section": getattr(params, spec.section).model_dump(mode="json"),
-        "seed": params.seeds[0],
+        "seed": TRIAL_SEED,
         "code_and_data": resume_key(first.config, splits),
     }
 

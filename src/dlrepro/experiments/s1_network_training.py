@@ -178,7 +178,7 @@ def make_figures(params: Params) -> list[Path]:
     for name in cfg.variants:
         if name != "baseline" and name in sweep:
             continue
-        fig = learning_curves(histories[name], f"{name} ({spread_label(len(params.seeds))})")
+        fig = learning_curves(histories[name], f"{name} ({spread_label(params.seeds.s1)})")
         paths.append(FIGURES_DIR / f"curves_{name}.png")
         save_figure(fig, paths[-1])
     log_figures(SECTION, params.profile, paths)

@@ -196,7 +196,7 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
         pretrained = train_over_seeds(
             condition,
             splits,
-            params.seeds,  # one base per seed: the seeds' spread covers the whole chain
+            params.seeds.of(SECTION),  # one base per seed: the spread covers the whole chain
             device=resolve_device(params),
             checkpoint_dir=checkpoint_dir,
             measure=measure,
@@ -296,7 +296,8 @@ def regime_condition(params: Params, name: str, manifest: dict) -> Condition:
     regime = named(cfg.regimes, name, "s2.regimes")
     pretrained = load_pretrained(regime.arch) if regime.init == "pretrained" else None
     # Every seed's base picked now, so a file that lacks one fails before any training.
-    bases = {seed: seed_base(pretrained, seed) if pretrained else None for seed in params.seeds}
+    seeds = params.seeds.of(SECTION)
+    bases = {seed: seed_base(pretrained, seed) if pretrained else None for seed in seeds}
     config = {
         "profile": params.profile,
         "regime": name,
@@ -447,8 +448,8 @@ def time_regimes(params: Params) -> dict:
     networks = {}
     for name in cfg.regimes:
         run = regime_condition(params, name, manifest)
-        seed_everything(params.seeds[0])
-        model = compute.prepare_model(run.build(params.seeds[0]).to(device))
+        seed_everything(0)
+        model = compute.prepare_model(run.build(0).to(device))
         networks[name] = model, make_optimizer(model, run.train)
 
     names = list(cfg.regimes)

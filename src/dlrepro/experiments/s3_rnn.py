@@ -77,7 +77,7 @@ def make_figures(params: Params) -> list[Path]:
 
     for name in cfg.sentiment.models:
         history = pd.read_csv(RESULTS_DIR / f"sentiment_{name}" / "history_seeds.csv")
-        fig = learning_curves(history, f"{name} ({spread_label(len(params.seeds))})")
+        fig = learning_curves(history, f"{name} ({spread_label(params.seeds.s3)})")
         paths.append(FIGURES_DIR / f"curves_sentiment_{name}.png")
         save_figure(fig, paths[-1])
 

@@ -130,14 +130,14 @@ def _pca_runs(
     }
     history = pd.DataFrame(
         {
-            "seed": params.seeds,
+            "seed": params.seeds.of(SECTION),
             "epoch": 1,
             "train_loss": row["train_mse"],
             "val_loss": mse(recon["val"], digits["val"].x),
         }
     )
     shown_test = recon["test"][shown(len(recon["test"]))]
-    return [{"seed": seed, **row} for seed in params.seeds], history, shown_test
+    return [{"seed": seed, **row} for seed in params.seeds.of(SECTION)], history, shown_test
 
 
 def _autoencoder(kind: str, params: Params) -> nn.Module:

@@ -133,7 +133,7 @@ def dry_run_params(params: Params) -> Params:
             ),
         }
     )
-    return params.model_copy(update={"s6": tiny, "seeds": params.seeds[:1]})
+    return params.model_copy(update={"s6": tiny})
 
 
 def run(params: Params, agent: str, policy: str | None, *, dry_run: bool = False) -> dict | None:
@@ -182,7 +182,8 @@ def run(params: Params, agent: str, policy: str | None, *, dry_run: bool = False
         )
         return run, episodes.assign(seed=seed)
 
-    outcomes = compute.map_seeds(one_seed, params.seeds)
+    seeds = params.seeds.of(SECTION)
+    outcomes = compute.map_seeds(one_seed, seeds[:1] if dry_run else seeds)
     runs, tables = [run for run, _ in outcomes], [table for _, table in outcomes]
     if dry_run:
         print(f"dry run of {SECTION}/{name} passed: params valid, a few steps trained")

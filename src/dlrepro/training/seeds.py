@@ -271,7 +271,7 @@ def run_condition(
     dry_run: bool = False,
     **info,
 ) -> tuple[dict | None, list]:
-    """A train stage's whole job: train over `params.seeds` (resumable), then write
+    """A train stage's whole job: train over its section's seeds (resumable), then write
     results/<section>/<name>/ (histories, runs.csv, metrics.json with `info`: all of them or,
     on a failure, none) and drop the checkpoints. Returns the summary and each seed's
     `Measured.kept`. A dry run trains two batches of one seed and writes nothing (summary None);
@@ -282,7 +282,7 @@ def run_condition(
     seed_runs = train_over_seeds(
         c,
         splits,
-        params.seeds,
+        params.seeds.of(c.section),
         device=resolve_device(params),
         checkpoint_dir=checkpoint_dir,
         measure=measure,
