@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 from scipy import stats
+from statsmodels.stats.power import TTestIndPower
 
 from dlrepro import claims
 from dlrepro.config import validate
@@ -73,23 +74,54 @@ def test_equivalence_holds_inside_the_margin_and_fails_wholly_outside():
     assert far["verdict_raw"] == "fails" and far["ci_low"] > 0.1  # wholly beyond the margin
 
 
-def test_holm_adjusts_each_origin_as_its_own_family():
-    # Holm on (0.01, 0.04, 0.03, 0.005): sorted 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06,
-    # 0.04·1 = 0.04 → 0.06 (adjusted p never falls down the order).
+def test_each_origin_is_its_own_family_under_bh_and_holm():
+    # p (0.01, 0.04, 0.03, 0.005). BH: sorted 0.005·4/1 = 0.02, 0.01·4/2 = 0.02, 0.03·4/3 =
+    # 0.04, 0.04·4/4 = 0.04. Holm: 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 = 0.04
+    # → 0.06 (adjusted p never falls down the order).
     def record(p: float, origin: str = "report") -> dict:
-        return welch_holds({"origin": origin}, p_raw=p, effect_size=2.0, n_seeds=[3, 3])
+        return welch_holds(
+            {"origin": origin}, p_raw=p, effect_size=2.0, hedges_g=1.6, spread=0.1,
+            n_seeds=[3, 3],
+        )  # fmt: skip
 
     report = [record(p) for p in (0.01, 0.04, 0.03, 0.005)]
     addition, exact = record(0.04, "addition"), claims._record({"says": "x"}, "x", "exact", "fails")
     claims.adjust([*report, addition, exact])
+    assert [r["p_bh"] for r in report] == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert [r["verdict"] for r in report] == ["holds"] * 4
     assert [r["p_holm"] for r in report] == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    assert [r["verdict"] for r in report] == ["holds", "inconclusive", "inconclusive", "holds"]
-    assert addition["p_holm"] == pytest.approx(0.04) and addition["verdict"] == "holds"
-    assert exact["p_holm"] is None and exact["verdict"] == "fails"
-    # settled within a family of 4: d = 2 at the 5 % / 4 level, and never fewer than 3 + 1
-    needed = claims.seeds_needed(2.0, paired=False, alpha=0.05 / 4)
-    assert report[1]["seeds_needed"] == max(needed, 4)
-    assert claims.seeds_needed(2.0, paired=False) == 6  # at 5 %: 5.09 → 6
+    assert [r["verdict_holm"] for r in report] == ["holds", "inconclusive", "inconclusive", "holds"]
+    assert addition["p_bh"] == pytest.approx(0.04) and addition["verdict"] == "holds"
+    assert exact["p_holm"] is None and exact["verdict"] == exact["verdict_holm"] == "fails"
+
+
+def test_an_inconclusive_claim_states_what_settles_it_at_the_threshold_it_must_reach():
+    # Four report claims, one decisive under BH (p 0.001 · 4 = 0.004); the others would need
+    # p < 0.05 · 2 / 4 = 0.025 to join it.
+    def record(p: float) -> dict:
+        return welch_holds(p_raw=p, effect_size=1.0, hedges_g=0.8, spread=0.02, n_seeds=[5, 5])
+
+    records = [record(p) for p in (0.001, 0.2, 0.3, 0.4)]
+    claims.adjust(records)
+    assert [r["verdict"] for r in records] == ["holds"] + ["inconclusive"] * 3
+    settled = records[1]
+    assert settled["settled_at"] == pytest.approx(0.025)
+    # Hedges' g (0.8), not Cohen's d (1.0), sizes the seeds: statsmodels at 2.5 %
+    needed = claims.seeds_needed(0.8, paired=False, alpha=0.025)
+    assert settled["seeds_needed"] == needed > claims.seeds_needed(1.0, False, alpha=0.025)
+    # the smallest difference 5 + 5 seeds detect with 80 % power at 2.5 %, in the metric's units
+    d = TTestIndPower().solve_power(nobs1=5, ratio=1, alpha=0.025, power=0.8)
+    assert settled["detectable"] == pytest.approx(d * 0.02)
+    assert claims.to_settle(settled) == (
+        f"detects a difference of {d * 0.02:.3g}; ≥ {needed} seeds (at p < 0.025)"
+    )
+
+
+def test_hedges_correction_shrinks_small_samples_most():
+    assert claims.hedges_correction(3, 3, paired=False) == pytest.approx(1 - 3 / 15)
+    assert claims.hedges_correction(10, 10, paired=False) == pytest.approx(1 - 3 / 71)
+    assert claims.hedges_correction(5, 5, paired=True) == pytest.approx(1 - 3 / 15)
+    assert math.isnan(claims.hedges_correction(2, 2, paired=True))
 
 
 def test_seeds_needed_at_80_percent_power():
@@ -161,9 +193,12 @@ def test_additions_are_marked_and_counted_apart(tmp_path, monkeypatch):
     summary = claims.summarise(records)
     assert sum(summary["all"].values()) == sum(summary["s6"].values()) == 4
     assert sum(summary["additions"]["all"].values()) == 4
+    assert sum(summary["holm"]["all"].values()) == sum(summary["holm"]["additions"]["s6"].values())
     table = claims_summary(summary)
     assert table[-2].startswith("| **All the report's** | **4** |")
     assert table[-1].startswith("| Our additions (not in the report) | 4 |")
+    holm = summary["holm"]["all"]
+    assert table[-2].endswith(f"| **{holm['holds']} / {holm['fails']}** |")
     plateau = next(r for r in records if r["says"].startswith("ε-greedy rises fast"))
     assert plateau["test"] == claims.PAIRED and plateau["difference"] > 0  # √e flattens
     tabular_row = claims.table([r for r in records if r["origin"] == "addition"])[-1]
@@ -180,12 +215,13 @@ def test_table_shows_interval_p_and_both_verdicts():
         ci_low=0.001234,
         ci_high=0.023456,
         p_raw=0.0312,
+        p_bh=0.0624,
         p_holm=0.1248,
     )
-    record |= {"verdict": "inconclusive", "seeds_needed": 5}
+    record |= {"verdict": "inconclusive", "verdict_holm": "inconclusive", "seeds_needed": 5}
     assert claims.table([record])[-1] == (
-        "| A beats B | `a` > `b` on acc | +0.0123 [0.00123, 0.0235] | 0.0312 (0.125) "
-        "| inconclusive (raw: holds) | ≥ 5 seeds |"
+        "| A beats B | `a` > `b` on acc | +0.0123 [0.00123, 0.0235] | 0.0312 (0.0624; 0.125) "
+        "| inconclusive (raw: holds) | inconclusive | ≥ 5 seeds |"
     )
 
 
@@ -267,17 +303,15 @@ def runs_with(**columns: list[float]) -> pd.DataFrame:
     return pd.DataFrame({name: seeds(*values) for name, values in columns.items()})
 
 
-def test_convergence_and_early_stopping_pass_and_fail_by_most_seeds():
+def test_a_run_converges_when_early_stopping_ends_all_seeds_but_one_before_the_cap():
     runs = {
-        "settled": runs_with(best_epoch=[7, 10, 6], epochs=[10, 10, 9]),
-        "capped": runs_with(best_epoch=[10, 10, 6], epochs=[10, 10, 9]),
+        "settled": runs_with(best_epoch=[7, 9, 6], epochs=[10, 9, 9]),  # one seed at the cap
+        "capped": runs_with(best_epoch=[9, 8, 6], epochs=[10, 10, 9]),  # two at the cap
     }
     settled, capped = claims.converged(runs, cap=10)
-    assert settled["passed"] and not capped["passed"]  # best at the cap in 2 of 3 seeds
-    assert capped["runs"] == ["capped"] and "[10, 10, 6]" in capped["checked"]
-    stopped, _ = claims.stopped_early(runs, cap=10)
-    assert not stopped["passed"]  # only one seed of `settled` ended before the cap
-    assert claims.stopped_early({"s": runs_with(epochs=[8, 9, 10])}, cap=10)[0]["passed"]
+    assert settled["passed"] and not capped["passed"]  # a best epoch of cap - 1 is no sign
+    assert capped["runs"] == ["capped"] and "[10, 10, 9]" in capped["checked"]
+    assert "in 1 of 3 seeds" in capped["checked"]
 
 
 def test_a_failed_regime_makes_its_claims_not_testable_and_leaves_the_family():
@@ -297,36 +331,37 @@ def test_a_failed_regime_makes_its_claims_not_testable_and_leaves_the_family():
     assert third["verdict"] == third["verdict_raw"] == claims.NOT_TESTABLE
     assert third["not_testable_because"] == "not met: d check" and third["p_holm"] is None
     assert first["p_holm"] == pytest.approx(0.02)  # Holm over two claims, not three
+    assert third["verdict_holm"] == claims.NOT_TESTABLE and third["p_bh"] is None
     lines = claims.table(records)
     assert "- ✓ a check" in lines and "- ✗ d check" in lines
     assert claims.tally(records)["not_testable_here"] == 1
 
 
-def _base(accuracies: list[float], best_epochs: list[int], cap: int = 15) -> dict:
+def _base(accuracies: list[float], epochs: list[int], cap: int = 15) -> dict:
     """A pretrain stage's record of bases trained on the source task, one per seed."""
     rows = [
-        {"seed": seed, "source_test_acc": accuracy, "best_epoch": best, "epochs": best + 2}
-        for seed, (accuracy, best) in enumerate(zip(accuracies, best_epochs, strict=True))
+        {"seed": seed, "source_test_acc": accuracy, "best_epoch": ran - 2, "epochs": ran}
+        for seed, (accuracy, ran) in enumerate(zip(accuracies, epochs, strict=True))
     ]
     return {"weights": "source_task", "seeds": rows, "train": {"epochs": cap}}
 
 
 @pytest.mark.parametrize(
-    ("accuracies", "best_epochs", "passed"),
+    ("accuracies", "epochs", "passed"),
     [
-        ([0.9, 0.88, 0.8], [9, 7, 8], True),  # one seed below the floor: most still reach it
-        ([0.9, 0.8, 0.8], [9, 7, 8], False),  # most seeds below the floor
-        ([0.9, 0.9, 0.9], [15, 15, 8], False),  # most seeds still improving at the cap
-        ([0.9, 0.8, 0.9], [9, 7, 15], False),  # each seed fails one way or the other
+        ([0.9, 0.88, 0.8], [9, 7, 8], True),  # one seed below the floor: all but one reach it
+        ([0.9, 0.8, 0.8], [9, 7, 8], False),  # two seeds below the floor
+        ([0.9, 0.9, 0.9], [15, 15, 8], False),  # two seeds ran to the cap
+        ([0.9, 0.8, 0.9], [9, 7, 15], False),  # two seeds fail, one way or the other
     ],
 )
-def test_source_base_passes_when_most_seeds_reach_the_floor_before_the_cap(
-    accuracies: list[float], best_epochs: list[int], passed: bool
+def test_source_base_passes_when_all_seeds_but_one_reach_the_floor_and_stop_early(
+    accuracies: list[float], epochs: list[int], passed: bool
 ):
-    check = claims.source_base("vgg16", _base(accuracies, best_epochs), 0.85, ["vgg16_transfer"])
+    check = claims.source_base("vgg16", _base(accuracies, epochs), 0.85, ["vgg16_transfer"])
     assert check["passed"] is passed and check["runs"] == ["vgg16_transfer"]
     assert ", ".join(f"{a:.3f}" for a in accuracies) in check["checked"]
-    assert str(best_epochs) in check["checked"]
+    assert str(epochs) in check["checked"]
 
 
 def test_published_weights_pass_as_a_source_base():

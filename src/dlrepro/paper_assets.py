@@ -738,26 +738,35 @@ def calibration_table(calibration: dict) -> list[str]:
 
 
 def claims_summary(counts: dict) -> list[str]:
-    """The paper's summary table: the report's claims per section and verdict, their total, and
+    """The paper's summary table: the report's claims per section and verdict (false discovery
+    rate controlled: the headline), Holm's hold and fail counts beside them, their total, and
     our additions apart (summary.json of `claims`)."""
 
-    def cells(tally: dict[str, int]) -> list[str]:
+    def cells(tally: dict[str, int], holm: dict[str, int]) -> list[str]:
         return [
             str(sum(tally.values())),
             *(str(tally[claims.verdict_key(v)]) for v in claims.VERDICTS),
+            f"{holm['holds']} / {holm['fails']}",
         ]
 
+    def row(label: str, tally: dict[str, int], holm: dict[str, int], bold: bool = False) -> str:
+        shown = [f"**{c}**" if bold else c for c in cells(tally, holm)]
+        return f"| {label} | " + " | ".join(shown) + " |"
+
     lines = [
-        "| Section | Claims | Hold | Fail | Inconclusive | Not testable here |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| Section | Claims | Hold | Fail | Inconclusive | Not testable here | Holm: hold / fail |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for key, section in SECTIONS.items():
-        lines.append(f"| {section.title} | " + " | ".join(cells(counts[key])) + " |")
+    holm = counts["holm"]
+    lines += [row(s.title, counts[key], holm[key]) for key, s in SECTIONS.items()]
+    lines.append(row("**All the report's**", counts["all"], holm["all"], bold=True))
     lines.append(
-        "| **All the report's** | " + " | ".join(f"**{c}**" for c in cells(counts["all"])) + " |"
+        row(
+            "Our additions (not in the report)",
+            counts["additions"]["all"],
+            holm["additions"]["all"],
+        )
     )
-    additions = counts["additions"]["all"]
-    lines.append("| Our additions (not in the report) | " + " | ".join(cells(additions)) + " |")
     return lines
 
 
