@@ -29,8 +29,8 @@ from dlrepro.models.gan import (
     UNet,
 )
 from dlrepro.models.summary import layer_table
-from dlrepro.training.adversarial import Adversarial, fit_adversarial, peak_epoch
-from dlrepro.training.loop import evaluate, fit
+from dlrepro.training.adversarial import Adversarial, fit_adversarial
+from dlrepro.training.loop import clone_state, evaluate, fit
 from dlrepro.training.losses import SimilarityLoss, image_loss
 from dlrepro.training.seeds import DRY_RUN_BATCHES
 
@@ -213,7 +213,9 @@ def test_gan_and_cgan_steps_update_both_networks():
     pair = GANPair(DCGANGenerator(8, 4), DCGANDiscriminator(4))
     before = {k: v.clone() for k, v in pair.state_dict().items()}
     spec = Adversarial(lr=1e-3, beta1=0.5, noise_dim=8)
-    result = fit_adversarial(pair, spec, TensorSplit(x, x), None, epochs=1, batch_size=8, seed=0)
+    result = fit_adversarial(
+        pair, spec, TensorSplit(x, x), None, epochs=1, batch_size=8, patience=1, seed=0
+    )
     row = result.history[0]
     assert {"d_loss", "g_loss", "train_loss"} <= set(row) and "val_loss" not in row
     for prefix in ("generator.", "discriminator."):
@@ -226,25 +228,30 @@ def test_gan_and_cgan_steps_update_both_networks():
     cgan = GANPair(UNet(1, 3, 4, 2), PatchDiscriminator(4, 4))
     split = TensorSplit(grey(colour), colour)
     spec = Adversarial(lr=1e-3, beta1=0.5, l1_weight=100.0)
-    result = fit_adversarial(cgan, spec, split, split, epochs=1, batch_size=8, seed=0)
+    result = fit_adversarial(cgan, spec, split, split, epochs=1, batch_size=8, patience=1, seed=0)
     assert result.history[0]["val_loss"] > 0  # L1 to the colour targets
 
 
 def test_an_adversarial_run_records_its_validation_measure_and_where_it_peaked():
     x = digits(16)
     pair = GANPair(DCGANGenerator(8, 4), DCGANDiscriminator(4))
-    scores = iter([0.5, 2.0, 1.0])
+    scores = iter([0.5, 2.0, 1.0, 1.5, 9.0])
     spec = Adversarial(lr=1e-3, beta1=0.5, noise_dim=8, quality=lambda generator: next(scores))
-    result = fit_adversarial(pair, spec, TensorSplit(x, x), None, epochs=3, batch_size=8, seed=0)
-    assert [row["val_quality"] for row in result.history] == [0.5, 2.0, 1.0]
-    assert result.best_epoch == 2  # the peak, though the final weights are kept
-    rows = [
-        {"epoch": 1, "val_loss": 0.3},
-        {"epoch": 2, "val_loss": 0.1},
-        {"epoch": 3, "val_loss": 0.2},
-    ]
-    assert peak_epoch(rows) == 2
-    assert peak_epoch([{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}]) == 2
+    snapshots = []
+    result = fit_adversarial(
+        pair, spec, TensorSplit(x, x), None, epochs=5, batch_size=8, patience=2, seed=0,
+        on_epoch=lambda row: snapshots.append(clone_state(pair)),
+    )  # fmt: skip
+    # early stopping on the validation measure: epochs 3 and 4 fall short of epoch 2's peak
+    assert [row["val_quality"] for row in result.history] == [0.5, 2.0, 1.0, 1.5]
+    assert result.best_epoch == 2 and result.stopped_early
+    assert all(torch.equal(result.best_state[k], snapshots[1][k]) for k in snapshots[1])
+    # without a validation measure every epoch runs and the last weights are kept
+    unmeasured = Adversarial(lr=1e-3, beta1=0.5, noise_dim=8)
+    plain = fit_adversarial(
+        pair, unmeasured, TensorSplit(x, x), None, epochs=3, batch_size=8, patience=1, seed=0
+    )
+    assert (plain.best_epoch, len(plain.history), plain.stopped_early) == (3, 3, False)
 
 
 def test_grey_is_the_luminance_of_the_colour_image():

@@ -576,12 +576,16 @@ class GenerativeModel(_Strict):
 
 
 class AdversarialConfig(_Strict):
-    """Adam settings of generator and discriminator (DCGAN's and pix2pix's)."""
+    """Adam settings of generator and discriminator (DCGAN's and pix2pix's), and when to stop."""
 
     epochs: PositiveInt
+    """Upper bound on epochs; early stopping on the validation measure usually ends sooner."""
     batch_size: PositiveInt
     lr: PositiveFloat
     beta1: Fraction
+    patience: PositiveInt
+    """Epochs without a better validation measure (the Inception Score of samples) before
+    stopping; the best epoch's generator is kept."""
 
 
 class ColouriseConfig(_Strict):

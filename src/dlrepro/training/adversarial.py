@@ -3,15 +3,16 @@ pull towards the target), sharing the supervised loop's seeding, batching and hi
 
 Each step updates the discriminator on real and generated images (binary cross-entropy on
 logits, halved as in pix2pix), then the generator to fool it, plus `l1_weight` x L1 to the
-target when conditional. There is no early stopping: GAN losses do not measure sample quality,
-so the final weights are kept (as DCGAN and pix2pix do). Each epoch still records a validation
-measure (L1 to the validation targets when conditional, `Adversarial.quality` when not), and the
-run's best epoch is where that measure peaked: the regime checks can then tell a run that had
+target when conditional. GAN losses do not measure sample quality, so early stopping follows a
+validation measure instead (L1 to the validation targets when conditional, `Adversarial.quality`
+when not): a run stops once it has not improved for `patience` epochs and keeps the weights of
+its best epoch, as the supervised loop does; the regime checks can then tell a run that had
 stopped improving from one the epoch cap cut off. Runs do not resume from checkpoints.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ def fit_adversarial(
     *,
     epochs: int,
     batch_size: int,
+    patience: int,
     seed: int,
     desc: str = "gan",
     on_epoch: Callable[[dict[str, float]], None] | None = None,
@@ -63,7 +65,9 @@ def fit_adversarial(
 ) -> FitResult:
     """Train `model.generator` against `model.discriminator`; history rows hold d_loss, g_loss
     (adversarial part), train_loss (the generator's whole loss) and, for a conditional model
-    with `val`, val_loss (L1 to the targets), else val_quality when `spec.quality` is set."""
+    with `val`, val_loss (L1 to the targets), else val_quality when `spec.quality` is set.
+    Stops after `patience` epochs without a better validation measure, with the best epoch's
+    weights; with no validation measure, runs every epoch and keeps the last."""
     generator, discriminator = model.generator, model.discriminator
     device = next(model.parameters()).device
     betas = (spec.beta1, 0.999)
@@ -73,6 +77,8 @@ def fit_adversarial(
     bce, l1 = nn.BCEWithLogitsLoss(), nn.L1Loss()
     conditional = spec.noise_dim is None
     history = []
+    best = {"epoch": 0, "score": -math.inf, "state": None}
+    stopped_early = False
     bar = tqdm(
         range(epochs), desc=desc, disable=None, leave=False, position=compute.progress_position()
     )
@@ -124,16 +130,18 @@ def fit_adversarial(
         history.append(row)
         if on_epoch is not None:
             on_epoch(row)
-    return FitResult(
-        history, peak_epoch(history), clone_state(model), stopped_early=False, seed=seed
-    )
+        score = _monitored(row)
+        if score > best["score"]:
+            best = {"epoch": epoch + 1, "score": score, "state": clone_state(model)}
+        stopped_early = epoch + 1 - best["epoch"] >= patience
+        if stopped_early:
+            break
+    return FitResult(history, best["epoch"], best["state"], stopped_early, seed=seed)
 
 
-def peak_epoch(history: list[dict[str, float]]) -> int:
-    """The epoch of the lowest val_loss or the highest val_quality (the last one when neither
-    was measured)."""
-    if "val_loss" in history[-1]:
-        return min(history, key=lambda row: row["val_loss"])["epoch"]
-    if "val_quality" in history[-1]:
-        return max(history, key=lambda row: row["val_quality"])["epoch"]
-    return len(history)
+def _monitored(row: dict[str, float]) -> float:
+    """What early stopping follows, higher being better: -val_loss, or val_quality; without
+    either the epoch itself, so every epoch is the best yet and the run keeps its last weights."""
+    if "val_loss" in row:
+        return -row["val_loss"]
+    return row.get("val_quality", float(row["epoch"]))

@@ -100,6 +100,7 @@ def fit_condition(
             splits.get("val"),
             epochs=1 if dry_run else c.train.epochs,
             batch_size=c.train.batch_size,
+            patience=c.train.patience,
             seed=seed,
             desc=f"{c.section}/{c.name}/seed{seed}",
             on_epoch=on_epoch,
