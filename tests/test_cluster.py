@@ -5,6 +5,7 @@ machine: what is pickled, how each job applies the contract and hands back its o
 failures come back. The slow test runs a smoke stage's seeds on a real one-node SLURM cluster
 it starts on 127.0.0.1 (Debian's slurmctld, slurmd and munge; `make system-deps`)."""
 
+import functools
 import json
 import os
 import shutil
@@ -79,8 +80,12 @@ def test_each_job_computes_its_seed_on_one_thread_under_the_contract(tmp_path):
 
     capability = torch.backends.cpu.get_cpu_capability  # torch.backends does not pickle
 
+    @functools.cache  # a local cache, as Section 5 keeps its classifier in: it travels too
+    def isa() -> str:
+        return capability()
+
     def where(seed):
-        return os.getpid(), torch.get_num_threads(), capability()
+        return os.getpid(), torch.get_num_threads(), isa()
 
     seen = compute.map_seeds(where, [0, 1])
     assert len({pid for pid, _, _ in seen} | {os.getpid()}) == 3, "one process per seed"

@@ -16,6 +16,7 @@ unpickles its work, before the contract is applied (numerics.py).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -95,7 +96,8 @@ def map_seeds(
     run_dir = Path(slurm.folder).resolve() / f"{name}-{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}"
     run_dir.mkdir(parents=True)
     work = run_dir / "run_one.pkl"
-    work.write_bytes(cloudpickle.dumps(run_one))
+    with work.open("wb") as file:
+        _Pickler(file).dump(run_one)
     executor = submitit.AutoExecutor(folder=run_dir, cluster=ENGINE)
     executor.update_parameters(**_job_parameters(name, cfg))
     job = SeedJob(work, Path.cwd(), cfg, device_type)
@@ -123,6 +125,17 @@ def map_seeds(
     if all(succeeded for succeeded, _ in outcomes):
         shutil.rmtree(run_dir, ignore_errors=True)
     return outcomes
+
+
+class _Pickler(cloudpickle.Pickler):
+    """cloudpickle that also takes a stage's locally defined `functools.cache` functions
+    (cloudpickle pickles a cache by its name, which a local function's does not resolve): by
+    value and empty, so each job fills its own (Section 5 caches its classifier so)."""
+
+    def reducer_override(self, obj: object) -> Any:
+        if isinstance(obj, functools._lru_cache_wrapper) and "<locals>" in obj.__qualname__:
+            return functools.lru_cache(**obj.cache_parameters()), (obj.__wrapped__,)
+        return super().reducer_override(obj)
 
 
 def _job_parameters(name: str, cfg: ComputeConfig) -> dict[str, Any]:
