@@ -204,8 +204,8 @@ class ComputeConfig(_Strict):
     """Where a stage's seeds train. `local`: on this machine (`seed_processes`). `slurm`: one
     SLURM job per seed through submitit (`slurm` below), each on one thread under the contract,
     so the bytes are those of a local run; the stage's process waits for its jobs. A job that
-    is pre-empted or reaches its time limit is requeued, and its seed resumes from its last
-    checkpoint."""
+    SLURM requeues (a pre-emption under PreemptMode=REQUEUE, a lost node) or that reaches its
+    time limit starts again, and its seed resumes from its last epoch's checkpoint."""
     slurm: SlurmConfig = SlurmConfig()
 
     @model_validator(mode="after")
