@@ -15,7 +15,7 @@ help:
 	@echo "make repro   - set up .venv, fetch data, run the whole pipeline (dvc repro)"
 	@echo "make test    - set up .venv, lint, run the test suite"
 	@echo "make data    - fetch the raw data the selected profile needs into data/raw"
-	@echo "make system-deps - Debian packages some tests use (chromium, poppler-utils, postgresql; as root)"
+	@echo "make system-deps - Debian packages some tests use (chromium, poppler, postgresql, slurm; as root)"
 	@echo "make lint    - ruff check + format check"
 	@echo "make paper   - render the paper (Quarto when installed)"
 	@echo "make bench   - loop-overhead and no-op pipeline benchmarks (bench/results/)"
@@ -32,11 +32,12 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@echo "installed; next: \`make data\` fetches data/raw, which \`dvc repro\` needs (\`make repro\` does both)"
 
 # The browser test (paper in headless Chromium, its PDF read by poppler), the shared-Optuna test
-# (a real PostgreSQL server) and the cross-CPU numerics test (qemu emulating a CPU without
-# AVX-512) skip, saying why, where these are missing; CI installs them here.
+# (a real PostgreSQL server), the cluster test (a one-node SLURM it starts on 127.0.0.1) and the
+# cross-CPU numerics test (qemu emulating a CPU without AVX-512) skip, saying why, where these
+# are missing; CI installs them here.
 # qemu-user must be 8 or newer: 7.2 (Debian 12's own) mis-emulates the AVX2 gathers of oneDNN's
 # LSTM and crashes, so on Debian 12 it comes from bookworm-backports (10.0).
-SYSTEM_PACKAGES := chromium poppler-utils postgresql
+SYSTEM_PACKAGES := chromium poppler-utils postgresql slurmctld slurmd slurm-client munge
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

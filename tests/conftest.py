@@ -18,6 +18,10 @@ from dlrepro.data.archives import MIRROR_ENV, file_checksum
 from dlrepro.data.prepare import MANIFEST, TensorSplit
 
 REPO = Path(__file__).resolve().parents[1]
+needs_raw_data = pytest.mark.skipif(
+    not (REPO / "data" / "raw").exists(), reason="run `make data` first"
+)
+"""For tests that run the repository's stages on its fetched data/raw."""
 
 
 @pytest.fixture(autouse=True)
@@ -127,6 +131,15 @@ def copy_repo(dest: Path) -> Path:
             shutil.copy2(source, dest / name)
     shutil.copytree(REPO / "data" / "raw", dest / "data" / "raw")
     return dest
+
+
+def copy_repo_on_smoke(dest: Path) -> Path:
+    """`copy_repo` with the copy's params.yaml on the smoke profile."""
+    repo = copy_repo(dest)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["profile"] = "smoke"
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return repo
 
 
 def repo_commands(repo: Path, **env: str) -> Callable[..., str]:

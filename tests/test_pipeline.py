@@ -8,18 +8,14 @@ optimizer step, torch._dynamo; DVC rewriting the whole dvc.lock after each stage
 import json
 
 import pytest
-import yaml
 
-from .conftest import REPO, copy_repo, repo_commands
+from .conftest import copy_repo_on_smoke, needs_raw_data, repo_commands
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (REPO / "data" / "raw").exists(), reason="run `make data` first")
+@needs_raw_data
 def test_smoke_profile_reproduces_every_section_through_the_paper(tmp_path):
-    repo = copy_repo(tmp_path / "repo")
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["profile"] = "smoke"
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    repo = copy_repo_on_smoke(tmp_path / "repo")
     run = repo_commands(repo)
 
     run("git", "init", "-q")

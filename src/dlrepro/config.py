@@ -130,6 +130,34 @@ def _check_entries_train(
             raise ValueError(f"{key}.{name}.{error}") from None
 
 
+class SlurmConfig(_Strict):
+    """How a stage's seeds run as SLURM jobs when `compute.executor` is `slurm`: one job per
+    seed, submitted through submitit (training/cluster.py). Each job asks for one CPU core
+    (a seed computes on one thread, the contract) and the folder the stage runs in, which the
+    cluster's nodes must see at the same path (a shared file system): the jobs read their work,
+    write their checkpoints and hand back their results there."""
+
+    partition: str | None = None
+    """Partition the jobs go to; null: the cluster's default."""
+    time_min: PositiveInt = 240
+    """Wall-time limit of one seed's job, in minutes. A job that reaches it is requeued (submitit
+    signals it 90 s before) and its seed resumes from its last epoch's checkpoint."""
+    mem_gb: PositiveFloat = 8
+    """Memory of one seed's job."""
+    gpus_per_job: Annotated[int, Field(ge=0)] = 0
+    """GPUs of one seed's job. They are used only when the stage itself resolved `device` to
+    a GPU (a stage's seeds train on the device its own process chose)."""
+    setup: list[str] = []
+    """Shell lines each job runs before Python starts (`module load python/3.11`); the numeric
+    contract's variables are exported after them."""
+    sbatch: dict[str, str | int | bool] = {}
+    """Any other sbatch option, by its long name without dashes: `{account: proj42, qos:
+    normal}` for `--account=proj42 --qos=normal`."""
+    folder: str = ".dlrepro/slurm"
+    """Where each stage's jobs keep their work and logs (relative to the stage's folder); a
+    stage's run is removed from it once every seed succeeded, kept for its logs otherwise."""
+
+
 class ComputeConfig(_Strict):
     """How the arithmetic is laid out and run. `cpu_isa`, `threads` and `seed_processes` make up
     the numeric contract (numerics.py): with them fixed, a CPU run gives the same bytes on any
@@ -176,6 +204,13 @@ class ComputeConfig(_Strict):
     this sets speed only (bench/results/seed_processes.json). `auto`: every seed at once on a
     CPU, one at a time on a GPU (CUDA does not survive a fork); 0: one at a time in the stage's
     own process (on one thread each: for a debugger or a profiler)."""
+    executor: Literal["local", "slurm"] = "local"
+    """Where a stage's seeds train. `local`: on this machine (`seed_processes`). `slurm`: one
+    SLURM job per seed through submitit (`slurm` below), each on one thread under the contract,
+    so the bytes are those of a local run; the stage's process waits for its jobs. A job that
+    SLURM requeues (a pre-emption under PreemptMode=REQUEUE, a lost node) or that reaches its
+    time limit starts again, and its seed resumes from its last epoch's checkpoint."""
+    slurm: SlurmConfig = SlurmConfig()
 
     @model_validator(mode="after")
     def _one_way_to_cut_launches(self) -> ComputeConfig:

@@ -17,6 +17,7 @@ import signal
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import TypeVar
 
 import torch
@@ -111,19 +112,35 @@ class WorkerDiedError(StageFailure, RuntimeError):
     """A seed's worker process ended without handing back an outcome (killed, out of memory)."""
 
 
-def _run_seed_job(run_one: Callable[[int], T], slot: int, seed: int, outcome: Connection) -> None:
-    """A forked seed worker: sends back (True, what `run_one(seed)` returned) or (False, the
-    exception it raised)."""
-    global _worker_slot
-    _worker_slot = slot
-    # One thread: libgomp hangs in a forked child that starts threads after its parent did.
+def _run_seed(run_one: Callable[[int], T], seed: int) -> tuple[bool, T | Exception]:
+    """(True, what `run_one(seed)` returned) or (False, the exception it raised), computed on
+    one thread, as the contract has every seed compute."""
     torch.set_num_threads(1)
     try:
-        _send(outcome, (True, run_one(seed)))
+        return True, run_one(seed)
     except Exception as error:
         # Shown only when nothing expects the error (str(error) leaves notes out).
         error.add_note(f"raised in seed {seed}'s worker process:\n{traceback.format_exc()}")
-        _send(outcome, (False, error))
+        return False, error
+
+
+def _run_seed_job(run_one: Callable[[int], T], slot: int, seed: int, outcome: Connection) -> None:
+    """A forked seed worker: sends back its seed's outcome (`_run_seed`). One thread, too,
+    because libgomp hangs in a forked child that starts threads after its parent did."""
+    global _worker_slot
+    _worker_slot = slot
+    _send(outcome, _run_seed(run_one, seed))
+
+
+def run_seed_job(
+    work: Path, seed: int, cfg: ComputeConfig, device_type: str
+) -> tuple[bool, object]:
+    """A seed's outcome in a job of another machine (training/cluster.py): the stage's process
+    pickled `run_one` to `work`; this process configures itself as the stage's did (this
+    process shares none of its state, unlike a forked worker) and runs the seed."""
+    configure(cfg, torch.device(device_type))
+    run_one = pickle.loads(work.read_bytes())
+    return _run_seed(run_one, seed)
 
 
 def _send(outcome: Connection, value: object) -> None:
@@ -152,11 +169,17 @@ def _one_after_another(run_one: Callable[[int], T], seeds: Sequence[int]) -> lis
 def map_seeds(
     run_one: Callable[[int], T], seeds: Sequence[int], concurrent: bool = True
 ) -> list[T]:
-    """`run_one(seed)` for every seed, in seed order: in forked worker processes of one thread
-    each (on a CPU, when `concurrent`), else one after another in this process. A worker
-    inherits the caller's data and closures; what `run_one` returns comes back pickled. A seed
-    that fails does not stop the others; once all ended, the first failure in seed order is
-    raised (a worker that died raises WorkerDiedError naming its seed)."""
+    """`run_one(seed)` for every seed, in seed order: when `concurrent`, as one SLURM job each
+    under `compute.executor: slurm` (training/cluster.py: `run_one` and what it holds are
+    pickled for them), else in forked worker processes of one thread each on a CPU; otherwise
+    one after another in this process. A worker inherits the caller's data and closures; what
+    `run_one` returns comes back pickled. A seed that fails does not stop the others; once all
+    ended, the first failure in seed order is raised (a worker or job that died raises
+    WorkerDiedError naming its seed)."""
+    if concurrent and _active.executor == "slurm":
+        from dlrepro.training import cluster
+
+        return _in_seed_order(cluster.map_seeds(run_one, seeds, _active, _device_type))
     processes = seed_processes(len(seeds)) if concurrent else 0
     if processes == 0:
         return _one_after_another(run_one, seeds)
@@ -195,8 +218,13 @@ def map_seeds(
         for _, _, worker in running.values():  # left running only when the caller is stopped
             worker.kill()
             worker.join()
-    in_seed_order = [outcomes[slot] for slot in range(len(seeds))]
-    for succeeded, value in in_seed_order:
+    return _in_seed_order([outcomes[slot] for slot in range(len(seeds))])
+
+
+def _in_seed_order(outcomes: list[tuple[bool, object]]) -> list:
+    """What every seed returned, given every seed's outcome in seed order; or the first
+    failure in seed order, raised."""
+    for succeeded, value in outcomes:
         if not succeeded:
             raise value
-    return [value for _, value in in_seed_order]
+    return [value for _, value in outcomes]
