@@ -152,7 +152,7 @@ def forest(records: list[claims.Claim], title: str) -> plt.Figure:
     scaled.tick_params(axis="y", labelsize=FONT)
     scaled.set_ylim(height, 0)
     scaled.set_xlabel(
-        "t: the difference over its standard error,\n95 % CI scaled alike "
+        "t = the difference / its standard error,\n95 % CI scaled alike\n"
         f"(linear within ±{LINEAR_WITHIN}, log beyond)",
         fontsize=FONT,
     )
