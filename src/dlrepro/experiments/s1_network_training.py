@@ -191,7 +191,9 @@ def make_figures(params: Params) -> list[Path]:
         if name != "baseline" and name in sweep:
             continue
         title = variant_title(cfg.variants[name], cfg)
-        fig = learning_curves(histories[name], f"{title} ({spread_label(params.seeds.s1)})")
+        # the seeds the history holds, which the curves draw (params may name more than ran)
+        seeds = histories[name]["seed"].nunique()
+        fig = learning_curves(histories[name], f"{title} ({spread_label(seeds)})")
         paths.append(FIGURES_DIR / f"curves_{name}.png")
         save_figure(fig, paths[-1])
     log_figures(SECTION, params.profile, paths)

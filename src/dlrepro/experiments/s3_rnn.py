@@ -85,7 +85,7 @@ def make_figures(params: Params) -> list[Path]:
 
     for name, model in cfg.sentiment.models.items():
         history = pd.read_csv(RESULTS_DIR / f"sentiment_{name}" / "history_seeds.csv")
-        title = f"{sentiment_title(model)} ({spread_label(params.seeds.s3)})"
+        title = f"{sentiment_title(model)} ({spread_label(history['seed'].nunique())})"
         fig = learning_curves(history, title)
         paths.append(FIGURES_DIR / f"curves_sentiment_{name}.png")
         save_figure(fig, paths[-1])
