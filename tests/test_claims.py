@@ -198,7 +198,7 @@ def test_additions_are_marked_and_counted_apart(tmp_path, monkeypatch):
     assert table[-2].startswith("| **All the report's** | **4** |")
     assert table[-1].startswith("| Our additions (not in the report) | 4 |")
     holm = summary["holm"]["all"]
-    assert table[-2].endswith(f"| **{holm['holds']} / {holm['fails']}** |")
+    assert table[-2].endswith(f"| **{holm['holds']}** | **{holm['fails']}** |")
     plateau = next(r for r in records if r["says"].startswith("ε-greedy rises fast"))
     assert plateau["test"] == claims.PAIRED and plateau["difference"] > 0  # √e flattens
     tabular_row = claims.table([r for r in records if r["origin"] == "addition"])[-1]
