@@ -167,7 +167,12 @@ def test_a_pipe_inside_inline_code_is_left_as_written():
 
 
 def test_sentences_that_depend_on_the_results_are_written_from_them():
-    from dlrepro.paper_assets import against_baseline, percent_range, regime_outcome
+    from dlrepro.paper_assets import (
+        against_baseline,
+        percent_range,
+        regime_outcome,
+        separation,
+    )
 
     rmse = {1: 48.4, 3: 45.2, 6: 45.4, 12: 48.4}
     label = "same month last year"
@@ -177,6 +182,13 @@ def test_sentences_that_depend_on_the_results_are_written_from_them():
     assert against_baseline(rmse, label, 45.3).startswith("only window 3 beats")
     assert percent_range(4.0, [48.41, 45.20]) == "8.3–8.8"
     assert percent_range(4.0, [40.0, 40.01]) == "10.0"
+    points = {"human": {"mean": 89.5}, "random_words": {"mean": 68.9}, "random_chars": {"mean": 1}}
+    assert separation("on chars", points | {"separates": False}).startswith(
+        "on chars, it does not: random output scores up to 68.9 against the human text's 89.5"
+    )
+    assert separation("on chars", points | {"separates": True}).startswith(
+        "on chars, it separates them"
+    )
 
     def checked(says: str, passed: bool) -> dict:
         return {"regime": [{"says": says, "checked": "...", "passed": passed}]}

@@ -473,6 +473,7 @@ def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
         ]
         examples.append(markdown.row([f"{t:g}", *cells]))
 
+    bleu_points = read_json(claims.CALIBRATION)["bleu"]
     best = min(windows, key=lambda name: windows[name]["test_rmse"]["mean"])
     rmse = {w: windows[f"window_{w}"]["test_rmse"]["mean"] for w in cfg.airline.windows}
     margin = report["airline_similar"][0]["margin"]
@@ -481,16 +482,20 @@ def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
         "airline": {
             "margin": f"{margin:g}",
             "margin_percent": percent_range(margin, list(rmse.values())),
-            "against_baselines": (
-                f"By mean test RMSE ({min(rmse.values()):.1f} to {max(rmse.values()):.1f} over "
+            "against_baselines": sentence(
+                f"by mean test RMSE ({min(rmse.values()):.1f} to {max(rmse.values()):.1f} over "
                 "the windows), "
                 + ", and ".join(
                     against_baseline(rmse, label, airline[name]["test_rmse"])
                     for name, label in baselines.items()
                 )
-                + "."
             ),
         },
+        "bleu_separation": sentence(
+            "; ".join(
+                separation(f"scored on {basis}", bleu_points[basis]) for basis in ("words", "chars")
+            )
+        ),
         "best_window": best.removeprefix("window_"),
         "persistence_rmse": f"{airline['persistence']['test_rmse']:.1f}",
         "seasonal_naive_rmse": f"{airline['seasonal_naive']['test_rmse']:.1f}",
@@ -503,6 +508,25 @@ def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
         "s3_samples.md": examples,
     }
     return values, includes
+
+
+def sentence(text: str) -> str:
+    """Generated clauses as a sentence of the paper: capitalised, with a full stop."""
+    return text[:1].upper() + text[1:] + "."
+
+
+def separation(scored: str, points: dict) -> str:
+    """Whether a metric told real output from random output on the calibration stage's points
+    (`calibration.separates`), in words: "scored on words, it separates them (54.1 against at
+    most 2.2)"."""
+    real = points["human"]["mean"]
+    floor = max(points["random_words"]["mean"], points["random_chars"]["mean"])
+    if points["separates"]:
+        return f"{scored}, it separates them ({real:.1f} against at most {floor:.1f})"
+    return (
+        f"{scored}, it does not: random output scores up to {floor:.1f} against the human "
+        f"text's {real:.1f}, above half of it"
+    )
 
 
 def percent_range(part: float, wholes: list[float]) -> str:
