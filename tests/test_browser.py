@@ -3,7 +3,7 @@ built from the committed assets: every table and figure must be laid out, the fi
 each table show the reproduced values of its generated source, no number cell wrap over lines,
 and the sections carry the report's numbers. The PDF, read by poppler (`pdftotext`, `pdftoppm`),
 must show every number unbroken and the same section numbers. Screenshots of the first screen,
-Section 1's table and the claims figure, in the HTML and as PDF pages, are kept in
+Section 1's table and its claims figure, in the HTML and as PDF pages, are kept in
 test-artifacts/ (git-ignored) for a person to look at."""
 
 import html
@@ -21,8 +21,8 @@ from dlrepro.render import render_fallback
 from .conftest import REPO
 
 ARTIFACTS = REPO / "test-artifacts"
-# What the screenshots show besides the first screen: Section 1's table and the claims figure.
-SHOWN = ("tbl-s1", "fig-claims")
+# What the screenshots show besides the first screen: Section 1's table and its claims figure.
+SHOWN = ("tbl-s1", "fig-s1-claims")
 # A table cell that is a number: digits with signs, separators, brackets and exponents, as
 # "0.828 ± 0.016", "-0.044 [-0.0589, -0.0291]", "8.58e-05 (0.00352)" or "×2.76 (2.1–2.97)".
 NUMBER_CELL = r"^[\d.,±+\-−–×%/\se\[\]()]*\d[\d.,±+\-−–×%/\se\[\]()]*$"
@@ -54,6 +54,8 @@ window.addEventListener("load", () => {
     sections: [...document.querySelectorAll("h1[id^=sec-]")].map((h) => ({
       id: h.id, number: h.dataset.number,
       title: h.innerText.replace(/^\\S+\\s+/, "") })),
+    abstract: [...document.querySelectorAll("div.abstract")].map((a) => ({
+      bottom: a.getBoundingClientRect().bottom, text: a.innerText })),
   };
   const out = document.createElement("pre");
   out.id = "probe";
@@ -167,6 +169,18 @@ def test_tables_and_figures_are_visible_with_the_reproduced_values(rendered, pro
         source = assets[label][0].read_text()
         for cell in _numeric_cells(source):
             assert cell in _unbroken(table["text"]), f"{label}: {cell!r} not shown"
+
+
+def test_the_first_screen_shows_the_verdict_counts(probed):
+    """The abstract, under the title and above the contents, gives the headline and Holm's
+    counts of the report's claims as the claims stage tallied them."""
+    summary = json.loads((REPO / "results" / "claims" / "summary.json").read_text())
+    (abstract,) = probed["abstract"]
+    assert abstract["bottom"] < 800  # on a laptop's first screen
+    counts, holm = summary["all"], summary["holm"]["all"]
+    text = " ".join(abstract["text"].split())
+    assert f"{counts['holds']} hold, {counts['fails']} fail" in text
+    assert f"{holm['holds']} hold and {holm['fails']} fail" in text
 
 
 def test_no_number_wraps_in_the_html(probed):

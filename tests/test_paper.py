@@ -135,3 +135,85 @@ def test_numbered_sections_are_the_reports_sections_in_its_order():
         report_number, title = SECTIONS[section["key"]].title.split(" ", 1)
         assert int(report_number) == number
         assert section["title"].startswith(title), (section["title"], title)
+
+
+def test_a_pipe_in_a_cell_never_splits_its_row():
+    """A check on "mean |second difference|" stays in its cell, the verdict in its column, in
+    every table the claims stage writes (one cell writer for all tables)."""
+    import pypandoc
+
+    from dlrepro import claims
+
+    record = claims._record(
+        {"says": "a 12-month window gives the smoothest forecast"},
+        "`window_12` seed-mean test forecast: mean |second difference| 32.3, below 41.8",
+        "exact check",
+        "holds",
+        difference=-9.5,
+    )
+    table = [line for line in claims.table([record]) if line.startswith("|")]
+    page = pypandoc.convert_text("\n".join(table), "html5", format="markdown")
+    cells = [" ".join(c.split()) for c in re.findall(r"<td[^>]*>(.*?)</td>", page, re.S)]
+    assert len(cells) == 7
+    assert "|second difference| 32.3" in cells[1] and cells[4] == "holds"
+
+
+def test_a_pipe_inside_inline_code_is_left_as_written():
+    from dlrepro.markdown import cell, literal, row
+
+    assert cell("`a|b` mean |x|") == "`a|b` mean \\|x\\|"
+    assert row(["1", "a|b"]) == "| 1 | a\\|b |"
+    assert literal("_under_ *star* `tick`") == "\\_under\\_ \\*star\\* \\`tick\\`"
+
+
+def test_sentences_that_depend_on_the_results_are_written_from_them():
+    from dlrepro.paper_assets import (
+        against_baseline,
+        percent_range,
+        regime_outcome,
+        separation,
+    )
+
+    rmse = {1: 48.4, 3: 45.2, 6: 45.4, 12: 48.4}
+    label = "same month last year"
+    assert against_baseline(rmse, label, 42.0) == f"no window beats the baseline “{label}” (42.0)"
+    assert against_baseline(rmse, label, 50.3).startswith("every window beats")
+    assert against_baseline(rmse, label, 46.0).startswith("only windows 3 and 6 beat")
+    assert against_baseline(rmse, label, 45.3).startswith("only window 3 beats")
+    assert percent_range(4.0, [48.41, 45.20]) == "8.3–8.8"
+    assert percent_range(4.0, [40.0, 40.01]) == "10.0"
+    points = {"human": {"mean": 89.5}, "random_words": {"mean": 68.9}, "random_chars": {"mean": 1}}
+    assert separation("on chars", points | {"separates": False}).startswith(
+        "on chars, it does not: random output scores up to 68.9 against the human text's 89.5"
+    )
+    assert separation("on chars", points | {"separates": True}).startswith(
+        "on chars, it separates them"
+    )
+
+    def checked(says: str, passed: bool) -> dict:
+        return {"regime": [{"says": says, "checked": "...", "passed": passed}]}
+
+    assert regime_outcome([checked("`a` converges", True)]).startswith("Every regime check")
+    unmet = regime_outcome([checked("`unet` converges", False), checked("`a` converges", True)])
+    assert unmet.startswith("The regime check “`unet` converges” is not met")
+
+
+def test_the_reports_time_columns_are_quoted_from_its_table():
+    from dlrepro.paper_assets import images_per_epoch
+
+    rows = [
+        {"sec_per_epoch": 147.51, "ms_per_image": 0.9897},
+        {"sec_per_epoch": 8.01, "ms_per_image": 0.5218},
+    ]
+    assert images_per_epoch(rows) == "about 149,000 and 15,000"
+
+
+# A number typed into the manuscript that a result or a data set decides: thousands
+# ("70,000"), years ("1949–1960"), a spread ("500 ± 0"). Such numbers come from vars.
+TYPED_NUMBER = re.compile(r"\d,\d{3}|\b(?:19|20)\d\d\b|\d\s*±\s*\d")
+
+
+def test_the_manuscript_types_no_number_that_data_or_results_decide():
+    text = (REPO / "paper" / "index.qmd").read_text()
+    prose = re.sub(r"\{\{<.*?>\}\}|@[\w-]+", "", text)  # vars, citations and references
+    assert TYPED_NUMBER.findall(prose) == []

@@ -79,6 +79,20 @@ def test_resolve_fills_vars_includes_and_numbers_cross_references(paper):
     assert "{{<" not in text and "@tbl" not in text and "@fig" not in text
 
 
+def test_a_reference_in_brackets_reads_as_quarto_reads_it(paper):
+    """[-@fig-x] is the number alone (Quarto's suppressed prefix), [@fig-x] the full label;
+    a bracketed citation stays for citeproc."""
+    text = MANUSCRIPT.replace(
+        "see @tbl-acc and @fig-curve", "see Tables [-@tbl-acc]–[-@tbl-acc], [@fig-curve]"
+    )
+    (paper / "index.qmd").write_text(text)
+    resolved = resolve(paper)
+    assert "see Tables [1](#tbl-acc)–[1](#tbl-acc), [Figure 1](#fig-curve)" in resolved
+    assert "[@report]" in resolved and "[-" not in resolved
+    page = render_fallback(paper)[0].read_text()
+    assert 'Tables <a href="#tbl-acc">1</a>–<a href="#tbl-acc">1</a>' in page
+
+
 def test_missing_value_or_reference_is_named(paper):
     (paper / "_variables.yml").write_text("s1: {}\n")
     with pytest.raises(RenderError, match=r"var 's1\.acc'"):

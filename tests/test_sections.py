@@ -107,7 +107,7 @@ def test_a_toy_section_runs_through_cli_claims_and_paper_assets(only_toy):
         f"| narrow | {0.6 + mean_seed:.3f} |",
     ]
     assert "wide beats narrow" in (generated / "toy_claims.md").read_text()
-    assert "| 7 Toy | 1 | 1 | 0 | 0 | 0 | 1 / 0 |" in (generated / "claims_summary.md").read_text()
+    assert "| 7 Toy | 1 | 1 | 0 | 0 | 0 | 1 | 0 |" in (generated / "claims_summary.md").read_text()
     variables = yaml.safe_load((only_toy / "paper/_variables.yml").read_text())
     assert variables["toy"]["runs"] == 2
     assert variables["toy"]["claims"] == {

@@ -67,6 +67,7 @@ from statsmodels.stats.power import TTestIndPower, TTestPower
 from statsmodels.stats.weightstats import ttost_ind
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
+from dlrepro import markdown
 from dlrepro.config import Params
 from dlrepro.paths import PAPER, PREPARED, RESULTS
 from dlrepro.results import mean_std, read_json
@@ -501,9 +502,11 @@ def calibrated(metric: str, points: dict, ceiling: str, floors: list[str], **whe
     """Whether `metric` separates real from random output on the calibration stage's
     `points`: the best floor below half the ceiling (see dlrepro.calibration)."""
     floor = max(points[name]["mean"] for name in floors)
+    top = points[ceiling]["mean"]
+    outcome = "below" if points["separates"] else "not below"
     checked = (
-        f"{metric} calibrated: {ceiling.replace('_', ' ')} {points[ceiling]['mean']:.3g}, "
-        f"random output at most {floor:.3g} (below half the ceiling)"
+        f"{metric} calibrated: {ceiling.replace('_', ' ')} {top:.3g}, random output at most "
+        f"{floor:.3g}, {outcome} half the ceiling ({top / 2:.3g})"
     )
     return regime(f"{metric} is calibrated", checked, points["separates"], **where)
 
@@ -537,7 +540,8 @@ def measured(runs: dict[str, pd.DataFrame], metric: str, stage: str) -> list[Reg
         regime(
             f"`{name}` measured {metric}",
             f"`{name}` runs.csv has {metric}"
-            + ("" if metric in run else f" (re-run `dvc repro {stage}`)"),
+            if metric in run
+            else f"`{name}` runs.csv lacks {metric} (re-run `dvc repro {stage}`)",
             metric in run,
             [name],
             metrics=[metric],
@@ -549,11 +553,12 @@ def measured(runs: dict[str, pd.DataFrame], metric: str, stage: str) -> list[Reg
 def overfits(run: str, final_gap: pd.Series, margin: float, claims_on: list[str]) -> Regime:
     """Whether `run` overfits: its mean train − validation accuracy at the last epoch (per seed,
     `history_measures`) exceeds `margin`. Covers the runs whose claims need it (`claims_on`)."""
+    passed = final_gap.mean() > margin
     return regime(
         f"`{run}` overfits",
         f"`{run}` train − validation accuracy at the last epoch {final_gap.mean():.3f} "
-        f"(mean of {len(final_gap)} seeds) above {margin:g}",
-        final_gap.mean() > margin,
+        f"(mean of {len(final_gap)} seeds), {'above' if passed else 'not above'} {margin:g}",
+        passed,
         claims_on,
     )
 
@@ -575,7 +580,9 @@ def apply_regimes(records: list[Claim], checks: list[Regime]) -> list[Claim]:
     leaves its Holm family (see `adjust`). In place; returns the records."""
     for record in records:
         mine = [c for c in checks if _rests_on(record, c)]
-        record["regime"] += [{"checked": c["checked"], "passed": c["passed"]} for c in mine]
+        record["regime"] += [
+            {"says": c["says"], "checked": c["checked"], "passed": c["passed"]} for c in mine
+        ]
         failed = [c["checked"] for c in mine if not c["passed"]]
         if failed:
             record["verdict_raw"] = record["verdict"] = record["verdict_holm"] = NOT_TESTABLE
@@ -630,14 +637,14 @@ def source_base(arch: str, base: dict, floor: float, on_base: list[str]) -> Regi
         return regime(f"the {arch} base is pretrained", checked, True, on_base)
     seeds = pd.DataFrame(base["seeds"])
     cap = base["train"]["epochs"]
+    learned = (seeds["source_test_acc"] >= floor) & (seeds["epochs"] < cap)
     checked = (
-        f"{arch} bases' source-task test accuracy at least {floor:g}, stopped early before the "
-        f"cap of {cap} epochs, in all seeds but {UNCAPPED_BUT} at most (accuracies "
+        f"{arch} bases reached source-task test accuracy {floor:g} and stopped early, before "
+        f"the cap of {cap} epochs, in {int(learned.sum())} of {len(seeds)} seeds (accuracies "
         f"{', '.join(f'{acc:.3f}' for acc in seeds['source_test_acc'])}; epochs "
-        f"{seeds['epochs'].astype(int).tolist()})"
+        f"{seeds['epochs'].astype(int).tolist()}; pretrained: all but {UNCAPPED_BUT} at most)"
     )
-    passed = _all_but((seeds["source_test_acc"] >= floor) & (seeds["epochs"] < cap))
-    return regime(f"the {arch} bases are pretrained", checked, passed, on_base)
+    return regime(f"the {arch} bases are pretrained", checked, _all_but(learned), on_base)
 
 
 def _s2(params: Params, register: dict) -> list[Claim]:
@@ -1159,10 +1166,14 @@ def table(records: list[Claim]) -> list[str]:
     what would settle it (`to_settle`). Our additions are marked."""
     lines = [
         *regime_lines(records),
-        "| The report says | Checked as | Difference [95 % CI] | p (BH; Holm) | Verdict "
-        "| Holm | To settle it |",
-        "|---|---|---:|---:|---|---|---|",
-    ]
+        *markdown.header(
+            [
+                "The report says", "Checked as", "Difference [95 % CI]", "p (BH; Holm)",
+                "Verdict", "Holm", "To settle it",
+            ],
+            ["---", "---", "---:", "---:", "---", "---", "---"],
+        ),
+    ]  # fmt: skip
     for r in records:
         says = r["says"] + (" *(our addition)*" if r["origin"] == "addition" else "")
         verdict = r["verdict"]
@@ -1172,8 +1183,9 @@ def table(records: list[Claim]) -> list[str]:
             verdict += f" ({r['not_testable_because']})"
         holm = r["verdict_holm"] if r["p_holm"] is not None else "—"
         lines.append(
-            f"| {says} | {r['checked']} | {difference_cell(r)} | {p_cell(r)} | {verdict} "
-            f"| {holm} | {to_settle(r)} |"
+            markdown.row(
+                [says, r["checked"], difference_cell(r), p_cell(r), verdict, holm, to_settle(r)]
+            )
         )
     return lines
 

@@ -5,7 +5,7 @@ dlrepro fetch                        put the raw data the profile needs under da
 dlrepro SECTION ACTION [--OPTION NAME] [--dry-run]
                                      a section's stage (sections.py: s1 ... s6, tune)
 dlrepro claims                       check every claim of the report on the current outputs
-dlrepro claims-figure                the claims' forest plot (paper/figures/claims/forest.png)
+dlrepro claims-figure                the claims' forest plots (paper/figures/claims/<section>.png)
 dlrepro calibration                  BLEU, IS and SSIM of real data and of random output
 dlrepro paper-assets                 values, tables and figures for the Quarto paper
 dlrepro paper-check                  prove the paper cites only existing DVC outputs
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "claims", help="check the report's claims on the current outputs"
     ).set_defaults(run=_claims)
     commands.add_parser(
-        "claims-figure", help="draw every claim's verdict as a forest plot"
+        "claims-figure", help="draw each section's claims as a forest plot"
     ).set_defaults(run=_claims_figure)
     commands.add_parser(
         "calibration", help="ceilings and floors of BLEU, Inception Score and SSIM"

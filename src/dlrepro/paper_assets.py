@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from dlrepro import claims, numerics
+from dlrepro import claims, markdown, numerics
 from dlrepro.config import ArchConfig, Params, digest
 from dlrepro.paths import PAPER, RESULTS
 from dlrepro.results import load_metrics, read_json
@@ -71,7 +71,10 @@ def _s1_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             ),
             Column("Test acc.", "test_acc"),
             Column("Epochs run", lambda m: f"{m['epochs']['mean']:.1f}"),
-            Column("Train − val. gap", "train_val_gap"),
+            # the gap where the best weights were kept, and where the run ended (the one the
+            # regime's "the baseline overfits" reads)
+            Column("Train − val. gap, best epoch", "train_val_gap"),
+            Column("Train − val. gap, last epoch", "final_train_val_gap"),
         ],
         by_run(report["table1"], "variant"),
     )
@@ -120,7 +123,7 @@ def results_table(
             align.append("---:")
         header.append(column.title)
         align.append(column.align)
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines = markdown.header(header, align)
     for name, metrics in runs.items():
         row = reported.get(name, {})
         cells = [row.get("label", labels.get(name, name))]
@@ -134,7 +137,7 @@ def results_table(
             else:
                 value = metrics.get(column.metric)
                 cells.append("—" if value is None else _cell(value, column.digits))
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(markdown.row(cells))
     return lines
 
 
@@ -185,7 +188,7 @@ def _weights_sentence(arch: str, arch_cfg: ArchConfig) -> str:
 
 
 def _s2_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
-    from dlrepro.experiments.s2_cnn_regimes import ARCH_NAMES, TIMING
+    from dlrepro.experiments.s2_cnn_regimes import TIMING, regime_title
 
     cfg = params.s2
     metrics = load_metrics("s2", cfg.regimes)
@@ -221,10 +224,7 @@ def _s2_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             ),
         ],
         by_run(report["table2"], "regime"),
-        {
-            name: f"{ARCH_NAMES[regime.arch]} {name.removeprefix(regime.arch + '_')}"
-            for name, regime in cfg.regimes.items()
-        },
+        {name: regime_title(regime) for name, regime in cfg.regimes.items()},
     )
     weights = [_weights_sentence(arch, arch_cfg) for arch, arch_cfg in cfg.archs.items()]
     weights.append(HEAD_INPUT)
@@ -240,8 +240,19 @@ def _s2_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             "head": " → ".join(map(str, cfg.head)),
         },
     }
+    values["report_images_per_epoch"] = images_per_epoch(
+        [row for row in report["table2"] if row["regime"].startswith("vgg16_")]
+    )
     includes = {"s2_table2.md": table, "s2_weights.md": weights}
     return values, includes
+
+
+def images_per_epoch(rows: list[dict]) -> str:
+    """What the report's time columns imply if its time per image were an epoch's time over
+    its images: the quotient per row, "about 149,000, 15,000 and 76,000"."""
+    quotients = [row["sec_per_epoch"] / (row["ms_per_image"] / 1000) for row in rows]
+    shown = [f"{round(q, -3):,.0f}" for q in quotients]
+    return "about " + ", ".join(shown[:-1]) + f" and {shown[-1]}"
 
 
 def _fmt_params(best: dict) -> str:
@@ -259,14 +270,21 @@ def _checked(section: str) -> list[claims.Claim]:
     return [r for r in read_json(claims.OUT / "claims.json") if r["section"] == section]
 
 
+def points(first: dict[str, float], second: dict[str, float]) -> str:
+    """The difference of two {mean, std} accuracies' means in percentage points: '+1.4'."""
+    return f"{(first['mean'] - second['mean']) * 100:+.1f}"
+
+
 def _tune_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
     """Each study's question (was there a shortfall at the report's setting, and does it
     survive tuning?) as the claims stage decided it, beside the study's outcome."""
-    table = [
-        "| The report's explanation | Reference | Report setting | Tuned | Best params "
-        "| Trials (pruned) | Verdict |",
-        "|---|---|---:|---:|---|---:|---|",
-    ]
+    table = markdown.header(
+        [
+            "The report's explanation", "Reference", "Report setting", "Tuned", "Best params",
+            "Trials (pruned)", "Verdict",
+        ],
+        ["---", "---", "---:", "---:", "---", "---:", "---"],
+    )  # fmt: skip
     values: dict = {}
     for record in _checked("tune"):
         name = record["study"]
@@ -279,19 +297,22 @@ def _tune_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str
             "best_params": best,
             "n_trials": study["n_trials"],
             "n_pruned": study["n_pruned"],
+            # Two differences, each named: what tuning gained over the report's setting, and
+            # where the tuned run stands against the reference the question compares it with.
             "verdict": (
                 f"{question['subject']} reaches {tuned['mean']:.3f} {question['metric']} with "
-                f"{best} against {setting['mean']:.3f} at the report's setting and "
-                f"{ref['mean']:.3f} for {label} "
-                f"({(tuned['mean'] - ref['mean']) * 100:+.1f} points after tuning): "
-                f"{record['outcome']}."
+                f"{best} against {setting['mean']:.3f} at the report's setting (the gain from "
+                f"tuning, tuned minus setting: {points(tuned, setting)} points) and "
+                f"{ref['mean']:.3f} for {label} (tuned minus {label}: {points(tuned, ref)} "
+                f"points): {record['outcome']}."
             ),
         }
         shown_label = label if label == "chance" else f"`{label}`"
-        table.append(
-            f"| {record['says']} | {shown_label}: {pm(ref)} | {pm(setting)} | {pm(tuned)} "
-            f"| {best} | {study['n_trials']} ({study['n_pruned']}) | {record['verdict']} |"
-        )
+        cells = [
+            record["says"], f"{shown_label}: {pm(ref)}", pm(setting), pm(tuned), best,
+            f"{study['n_trials']} ({study['n_pruned']})", record["verdict"],
+        ]  # fmt: skip
+        table.append(markdown.row(cells))
     return values, {"tune_table.md": table}
 
 
@@ -328,6 +349,10 @@ def _s6_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
     values = {
         "config": {},
         "sb3_eval_return": pm(metrics["sb3"]["eval_return"], 1),
+        "sb3_zoo": {
+            "eval_return": pm(report["sb3_zoo"]["eval_return"], 0),
+            "total_steps": f"{report['sb3_zoo']['total_steps']:,}",
+        },
     }
     return values, {"s6_table.md": table}
 
@@ -338,11 +363,14 @@ def _s3_config(params: Params) -> dict:
     text = read_json(Path("data/prepared/s3/text/manifest.json"))
     airline = read_json(Path("data/prepared/s3/airline/manifest.json"))
     test_start = airline["targets"]["test"][0]
-    first_test = pd.Period(airline["first_month"], freq="M") + test_start
+    first_month = pd.Period(airline["first_month"], freq="M")
+    first_test = first_month + test_start
+    last_month = first_month + airline["months"] - 1
     return {
         "airline": {
             "windows": ", ".join(map(str, cfg.airline.windows)),
             "first_test_month": str(first_test),
+            "years": f"{first_month.year}–{last_month.year}",
             "n_train": airline["targets"]["train"][1] - airline["targets"]["train"][0],
         },
         "sentiment": {
@@ -409,21 +437,20 @@ def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
     levels = list(cfg.textgen.levels)
     textgen = load_metrics("s3", levels, prefix="textgen_")
     temperatures = cfg.textgen.temperatures
-    bleu = [
-        "| Temperature | "
-        + " | ".join(
-            f"{level}-level, on {basis}" for basis in ("words", "chars") for level in levels
-        )
-        + " |",
-        "|---:|" + "---:|" * 2 * len(levels),
-    ]
+    bleu = markdown.header(
+        [
+            "Temperature",
+            *(f"{level}-level, on {basis}" for basis in ("words", "chars") for level in levels),
+        ],
+        ["---:"] * (1 + 2 * len(levels)),
+    )
     for t in temperatures:
         cells = [
             pm(textgen[level][bleu_key(basis, t)], 1)
             for basis in ("words", "chars")
             for level in levels
         ]
-        bleu.append(f"| {t:g} | " + " | ".join(cells) + " |")
+        bleu.append(markdown.row([f"{t:g}", *cells]))
     samples = {
         level: pd.read_csv(RESULTS / "s3" / f"textgen_{level}" / "samples.csv") for level in levels
     }
@@ -433,21 +460,42 @@ def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
     }
     prompt = first[levels[0]]["prompt"].iloc[0]
     examples = [
-        f"Prompt (held-out text): *{prompt}*",
+        f"Prompt (held-out text): *{markdown.literal(prompt)}*",
         "",
-        "| T | " + " | ".join(f"{level}-level model" for level in levels) + " |",
-        "|---:|" + "---|" * len(levels),
+        *markdown.header(
+            ["T", *(f"{level}-level model" for level in levels)], ["---:"] + ["---"] * len(levels)
+        ),
     ]
     for t in temperatures:
         cells = [
-            _table_cell(first[level].loc[first[level]["temperature"] == t, "text"].iloc[0])
+            markdown.literal(first[level].loc[first[level]["temperature"] == t, "text"].iloc[0])
             for level in levels
         ]
-        examples.append(f"| {t:g} | " + " | ".join(cells) + " |")
+        examples.append(markdown.row([f"{t:g}", *cells]))
 
+    bleu_points = read_json(claims.CALIBRATION)["bleu"]
     best = min(windows, key=lambda name: windows[name]["test_rmse"]["mean"])
+    rmse = {w: windows[f"window_{w}"]["test_rmse"]["mean"] for w in cfg.airline.windows}
+    margin = report["airline_similar"][0]["margin"]
     values = {
         "config": _s3_config(params),
+        "airline": {
+            "margin": f"{margin:g}",
+            "margin_percent": percent_range(margin, list(rmse.values())),
+            "against_baselines": sentence(
+                f"by mean test RMSE ({min(rmse.values()):.1f} to {max(rmse.values()):.1f} over "
+                "the windows), "
+                + ", and ".join(
+                    against_baseline(rmse, label, airline[name]["test_rmse"])
+                    for name, label in baselines.items()
+                )
+            ),
+        },
+        "bleu_separation": sentence(
+            "; ".join(
+                separation(f"scored on {basis}", bleu_points[basis]) for basis in ("words", "chars")
+            )
+        ),
         "best_window": best.removeprefix("window_"),
         "persistence_rmse": f"{airline['persistence']['test_rmse']:.1f}",
         "seasonal_naive_rmse": f"{airline['seasonal_naive']['test_rmse']:.1f}",
@@ -460,6 +508,50 @@ def _s3_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
         "s3_samples.md": examples,
     }
     return values, includes
+
+
+def sentence(text: str) -> str:
+    """Generated clauses as a sentence of the paper: capitalised, with a full stop."""
+    return text[:1].upper() + text[1:] + "."
+
+
+def separation(scored: str, points: dict) -> str:
+    """Whether a metric told real output from random output on the calibration stage's points
+    (`calibration.separates`), in words: "scored on words, it separates them (54.1 against at
+    most 2.2)"."""
+    real = points["human"]["mean"]
+    floor = max(points["random_words"]["mean"], points["random_chars"]["mean"])
+    if points["separates"]:
+        return f"{scored}, it separates them ({real:.1f} against at most {floor:.1f})"
+    return (
+        f"{scored}, it does not: random output scores up to {floor:.1f} against the human "
+        f"text's {real:.1f}, above half of it"
+    )
+
+
+def percent_range(part: float, wholes: list[float]) -> str:
+    """`part` as a percentage of each of `wholes`, as a range: "8.3–8.8" (one value when they
+    round alike)."""
+    low, high = (f"{100 * part / whole:.1f}" for whole in (max(wholes), min(wholes)))
+    return low if low == high else f"{low}–{high}"
+
+
+def against_baseline(rmse: dict[int, float], label: str, baseline: float) -> str:
+    """Which windows' mean test RMSE lies below a baseline forecast's, in words: "no window
+    beats the baseline “same month last year” (42.0)"."""
+    beating = [str(window) for window, value in rmse.items() if value < baseline]
+    named = f"the baseline “{label}” ({baseline:.1f})"
+    if not beating:
+        return f"no window beats {named}"
+    if len(beating) == len(rmse):
+        return f"every window beats {named}"
+    windows = f"window{'s' if len(beating) > 1 else ''} {listed(beating)}"
+    return f"only {windows} beat{'' if len(beating) > 1 else 's'} {named}"
+
+
+def listed(items: list[str]) -> str:
+    """Items in words: "a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _s4_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]]:
@@ -497,6 +589,7 @@ def _s4_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             "dataset": DATASET_NAMES[cfg.dataset],
             **{f"n_{split}": n for split, n in manifest["counts"].items()},
             "test_percent": test_percent(manifest["counts"]),
+            "n_digits": f"{sum(manifest['counts'].values()):,}",
             "mlp_hidden": ", ".join(map(str, cfg.mlp.hidden)),
             "cnn_channels": ", ".join(map(str, cfg.cnn.channels)),
             "classifier_hidden": ", ".join(map(str, cfg.classifier.hidden)),
@@ -543,12 +636,17 @@ def _s5_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
         ],
         by_run(report["table6"], "model"),
     )
+    # The ceiling as the calibration stage measures it: the real test digits scored by the
+    # classifier every Inception Score uses (the first seed's). The classifier stage's `real_is`
+    # is another quantity, the mean over every seed's own classifier.
+    ceiling = read_json(claims.CALIBRATION)["inception_score"]["real_test_digits"]
     table6.append(
-        f"| Real test digits (the ceiling) | — | — | — | {pm(classifier['real_is'], 2)} |"
+        markdown.row(["Real test digits (the ceiling)", "—", "—", "—", f"{ceiling['mean']:.2f}"])
     )
     colour_cfg = cfg.colourise
     colourisers = load_metrics("s5", colour_cfg.models, prefix="colourise_")
     reported_mae = report["colourise"]["report"]
+    similar = report["colourise"]["similar"][0]
     colour = results_table(
         "Model",
         colourisers,
@@ -577,13 +675,10 @@ def _s5_assets(params: Params, report: dict) -> tuple[dict, dict[str, list[str]]
             "colour_sources": len(manifest["classes"]),
             **photo_facts,
         },
+        "colour_margin": f"{similar['margin']:g}",
+        "colour_margin_percent": f"{100 * similar['margin'] / reported_mae['unet']:.0f}",
     }
     return values, {"s5_table6.md": table6, "s5_colourise.md": colour}
-
-
-def _table_cell(text: str) -> str:
-    """Generated text made safe inside a markdown table cell."""
-    return text.replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
 
 
 LIBRARIES = [
@@ -623,7 +718,10 @@ def provenance(params: Params) -> list[str]:
         ("Python", platform.python_version()),
         *((library, version(library)) for library in LIBRARIES),
     ]
-    return ["| | |", "|---|---|", *(f"| {key} | `{value}` |" for key, value in rows)]
+    return [
+        *markdown.header(["", ""], ["---", "---"]),
+        *(markdown.row([key, f"`{value}`"]) for key, value in rows),
+    ]
 
 
 def labelled_assets(paper_dir: Path) -> dict[str, tuple[Path, str]]:
@@ -718,22 +816,40 @@ def calibration_table(calibration: dict) -> list[str]:
 
     def bleu_row(basis: str) -> str:
         points = bleu[basis]
-        return (
-            f"| BLEU on {basis} (0–100) | human text (each prompt's held-out continuation) "
-            f"{points['human']['mean']:.1f} | random words {points['random_words']['mean']:.1f}; "
-            f"random characters {points['random_chars']['mean']:.1f} | {yes(points)} |"
+        return markdown.row(
+            [
+                f"BLEU on {basis} (0–100)",
+                f"human text (each prompt's held-out continuation) {points['human']['mean']:.1f}",
+                f"random words {points['random_words']['mean']:.1f}; "
+                f"random characters {points['random_chars']['mean']:.1f}",
+                yes(points),
+            ]
         )
 
     return [
-        "| Metric | Ceiling: real data | Floor: uniform random output | Separates |",
-        "|---|---|---|---|",
+        *markdown.header(
+            ["Metric", "Ceiling: real data", "Floor: uniform random output", "Separates"],
+            ["---"] * 4,
+        ),
         bleu_row("words"),
         bleu_row("chars"),
-        f"| Inception Score (1–10) | real test digits {inception['real_test_digits']['mean']:.2f} "
-        f"| uniform noise images {inception['uniform_noise']['mean']:.2f} | {yes(inception)} |",
-        f"| SSIM to the clean digit (0–1) | the clean digit {ssim['clean']['mean']:.3f}; the noisy "
-        f"input {ssim['noisy_input']['mean']:.3f} | uniform noise images "
-        f"{ssim['uniform_noise']['mean']:.3f} | {yes(ssim)} |",
+        markdown.row(
+            [
+                "Inception Score (1–10)",
+                f"real test digits {inception['real_test_digits']['mean']:.2f}",
+                f"uniform noise images {inception['uniform_noise']['mean']:.2f}",
+                yes(inception),
+            ]
+        ),
+        markdown.row(
+            [
+                "SSIM to the clean digit (0–1)",
+                f"the clean digit {ssim['clean']['mean']:.3f}; "
+                f"the noisy input {ssim['noisy_input']['mean']:.3f}",
+                f"uniform noise images {ssim['uniform_noise']['mean']:.3f}",
+                yes(ssim),
+            ]
+        ),
     ]
 
 
@@ -746,17 +862,21 @@ def claims_summary(counts: dict) -> list[str]:
         return [
             str(sum(tally.values())),
             *(str(tally[claims.verdict_key(v)]) for v in claims.VERDICTS),
-            f"{holm['holds']} / {holm['fails']}",
+            str(holm["holds"]),
+            str(holm["fails"]),
         ]
 
     def row(label: str, tally: dict[str, int], holm: dict[str, int], bold: bool = False) -> str:
         shown = [f"**{c}**" if bold else c for c in cells(tally, holm)]
-        return f"| {label} | " + " | ".join(shown) + " |"
+        return markdown.row([label, *shown])
 
-    lines = [
-        "| Section | Claims | Hold | Fail | Inconclusive | Not testable here | Holm: hold / fail |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
+    lines = markdown.header(
+        [
+            "Section", "Claims", "Hold", "Fail", "Inconclusive", "Not testable here",
+            "Hold (Holm)", "Fail (Holm)",
+        ],
+        ["---", *["---:"] * 7],
+    )  # fmt: skip
     holm = counts["holm"]
     lines += [row(s.title, counts[key], holm[key]) for key, s in SECTIONS.items()]
     lines.append(row("**All the report's**", counts["all"], holm["all"], bold=True))
@@ -797,12 +917,23 @@ def seeds_by_section(params: Params) -> str:
     for count, numbers in sorted(sections.items(), reverse=True):
         if len(numbers) > 2 and numbers == list(range(numbers[0], numbers[-1] + 1)):
             named = f"Sections {numbers[0]} to {numbers[-1]}"
-        elif len(numbers) > 1:
-            named = f"Sections {', '.join(map(str, numbers[:-1]))} and {numbers[-1]}"
         else:
-            named = f"Section {numbers[0]}"
+            named = f"Section{'s' if len(numbers) > 1 else ''} {listed(list(map(str, numbers)))}"
         groups.append(f"{count} in {named}")
     return ", ".join(groups)
+
+
+def regime_outcome(records: list[claims.Claim]) -> str:
+    """The regime checks these claims rest on that fail, in a sentence, or that none does."""
+    unmet = list(dict.fromkeys(c["says"] for r in records for c in r["regime"] if not c["passed"]))
+    if not unmet:
+        return "Every regime check these statements rest on is met."
+    quoted = listed([f"“{says}”" for says in unmet])
+    several = len(unmet) > 1
+    return (
+        f"The regime check{'s' if several else ''} {quoted} {'are' if several else 'is'} not "
+        f"met, so the statements resting on {'them' if several else 'it'} are not testable here."
+    )
 
 
 def write_assets(params: Params) -> None:
@@ -811,15 +942,17 @@ def write_assets(params: Params) -> None:
     variables = {
         "params": params.model_dump(mode="json"),
         "seeds": params.seeds.model_dump() | {"by_section": seeds_by_section(params)},
-        "claims": counts["all"],
+        "claims": counts["all"]
+        | {"total": sum(counts["all"].values()), "holm": counts["holm"]["all"]},
         "source": source_notes(),
     }
     GENERATED.mkdir(parents=True, exist_ok=True)
     for key, section in SECTIONS.items():
         values, includes = resolve(section.paper_assets)(params, report[key])
-        variables[key] = {**values, "claims": counts[key]}
+        checked = _checked(key)
+        variables[key] = {**values, "claims": counts[key], "regime": regime_outcome(checked)}
         if section.claims_in_paper:
-            includes[f"{key}_claims.md"] = claims.table(_checked(key))
+            includes[f"{key}_claims.md"] = claims.table(checked)
         for name, lines in includes.items():
             (GENERATED / name).write_text("\n".join(lines) + "\n")
     (GENERATED / "claims_summary.md").write_text("\n".join(claims_summary(counts)) + "\n")

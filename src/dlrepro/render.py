@@ -3,8 +3,9 @@
 Quarto is the reference renderer (`quarto render paper`). Where it is not installed (it cannot
 be, on machines that reach only package registries), `dlrepro render-paper` resolves what Quarto
 would: `{{< include >}}` files, `{{< var >}}` values from _variables.yml, and cross-references
-(@fig-, @tbl-, @sec-, numbered in order of appearance as Quarto numbers them; left alone, pandoc
-would read them as citations). The result is one pandoc-markdown file, rendered to
+(@fig-, @tbl-, @sec-, numbered in order of appearance as Quarto numbers them, and [-@fig-] as
+the number alone; left alone, pandoc would read them as citations). The result is one
+pandoc-markdown file, rendered to
   paper/_render/index.html  by pandoc 3.9 (pypandoc-binary), with citeproc, figures embedded and
                             paper/paper.css;
   paper/_render/index.pdf   by pandoc's Typst writer and the `typst` compiler, with paper/paper.typ,
@@ -33,7 +34,11 @@ TYPST_STYLE = "paper.typ"
 STYLE = (TABLES_FILTER, HTML_STYLE, TYPST_STYLE)
 TABLE = re.compile(r"^::: \{#(?P<label>tbl-[\w-]+)\}\n(?P<body>.*?)\n:::$", re.S | re.M)
 SECTION = re.compile(r"^# (?P<title>.+?) \{#(?P<id>sec-[\w-]+)\}$", re.M)
-REFERENCE = re.compile(r"@((?:fig|tbl|sec)-[\w-]+)")
+# A cross-reference as Quarto reads it: @fig-x ("Figure 3"), [@fig-x] (the same) or [-@fig-x]
+# (the number alone, "3", for "Figures [-@fig-a]–[-@fig-b]").
+REFERENCE = re.compile(
+    r"\[(?P<suppress>-?)@(?P<bracketed>(?:fig|tbl|sec)-[\w-]+)\]|@(?P<bare>(?:fig|tbl|sec)-[\w-]+)"
+)
 
 
 class RenderError(StageFailure, RuntimeError):
@@ -86,9 +91,11 @@ def number_references(text: str, figure_numbers: bool = True) -> str:
         return f"::: {{#{match['label']}}}\n" + "\n\n".join([*content, captioned]) + "\n:::"
 
     def reference(match: re.Match) -> str:
-        if match.group(1) not in labels:
-            raise RenderError(f"@{match.group(1)} refers to no figure, table or section")
-        return f"[{labels[match.group(1)]}](#{match.group(1)})"
+        label = match["bracketed"] or match["bare"]
+        if label not in labels:
+            raise RenderError(f"@{label} refers to no figure, table or section")
+        shown = labels[label].split()[-1] if match["suppress"] else labels[label]
+        return f"[{shown}](#{label})"
 
     text = TABLE.sub(table, LABELLED_FIGURE.sub(figure, text))
     return REFERENCE.sub(reference, text)

@@ -156,6 +156,18 @@ def lr_sweep(cfg: S1Config) -> dict[str, float]:
     return dict(sorted(sweep.items(), key=lambda item: item[1]))
 
 
+def variant_title(variant: S1Variant, cfg: S1Config) -> str:
+    """A technique as a figure names it, from what it switches on: "batch normalisation +
+    dropout 0.3"; the baseline for none."""
+    parts = [f"{variant.augment} augmentation"] if variant.augment != "none" else []
+    parts += ["batch normalisation"] if variant.batch_norm else []
+    parts += [f"dropout {cfg.dropout:g}"] if variant.dropout else []
+    parts += ["zero initialisation"] if variant.init == "zeros" else []
+    parts += [f"learning rate {variant.lr:g}"] if variant.lr is not None else []
+    parts += [f"{key} {value}" for key, value in (variant.train or {}).items()]
+    return " + ".join(parts) or "baseline"
+
+
 def make_figures(params: Params) -> list[Path]:
     """Figure 1 (validation loss per learning rate) and one curve figure per technique."""
     cfg = params.s1
@@ -178,7 +190,10 @@ def make_figures(params: Params) -> list[Path]:
     for name in cfg.variants:
         if name != "baseline" and name in sweep:
             continue
-        fig = learning_curves(histories[name], f"{name} ({spread_label(params.seeds.s1)})")
+        title = variant_title(cfg.variants[name], cfg)
+        # the seeds the history holds, which the curves draw (params may name more than ran)
+        seeds = histories[name]["seed"].nunique()
+        fig = learning_curves(histories[name], f"{title} ({spread_label(seeds)})")
         paths.append(FIGURES_DIR / f"curves_{name}.png")
         save_figure(fig, paths[-1])
     log_figures(SECTION, params.profile, paths)

@@ -101,6 +101,19 @@ ARCH_NAMES = {
 }
 
 
+def training_title(regime: S2Regime) -> str:
+    """How a regime trains its network, as the paper names it: "from scratch", "transfer
+    (base frozen)" or "fine-tuned"."""
+    if regime.init == "scratch":
+        return "from scratch"
+    return "transfer (base frozen)" if regime.trainable == "head" else "fine-tuned"
+
+
+def regime_title(regime: S2Regime) -> str:
+    """A regime as a table row or a legend names it: "VGG-16 fine-tuned"."""
+    return f"{ARCH_NAMES[regime.arch]} {training_title(regime)}"
+
+
 def datasets(params: Params) -> list[str]:
     """Raw datasets (and ImageNet weights files) this section's stages read."""
     from dlrepro.data.imagenet_weights import dataset_name
@@ -507,7 +520,7 @@ def make_figures(params: Params) -> list[Path]:
         for name, regime in cfg.regimes.items():
             if regime.arch != arch:
                 continue
-            label = name.removeprefix(f"{arch}_")
+            label = training_title(regime)
             history = histories[name]
             plot_mean_band(ax, history, "val_acc", f"{label} (val.)", limits=ACCURACY_RANGE)
             color = ax.get_lines()[-1].get_color()  # the seeds' lines share the mean's colour
@@ -532,7 +545,7 @@ def make_figures(params: Params) -> list[Path]:
             yerr=runs["test_acc"].std(),
             fmt="o",
             capsize=3,
-            label=name,
+            label=regime_title(cfg.regimes[name]),
         )
     axes[0].set(
         xlabel="seconds per training epoch (interleaved timing: median, range)",

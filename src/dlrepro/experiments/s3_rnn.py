@@ -6,7 +6,8 @@
     sampling temperature.
 This module holds what the three share: the section's folders, the prepare stage (the data
 code is data/sequence_tasks.py) and the section's figures.
-Each condition runs once per seed; results are mean ± std over seeds (BLEU over samples too).
+Each condition runs once per seed; results are mean ± std over seeds (BLEU: of each seed's mean
+over its samples).
 
 Cost: per stage in bench/results/pipeline.json (2-core CPU, embedded profile, 3 seeds). The
 paper profile (IMDB, GloVe 300d, all 42 works) wants a GPU.
@@ -25,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dlrepro.config import Params
+from dlrepro.config import Params, SentimentModel
 from dlrepro.data.sequence_tasks import prepare_airline, prepare_sentiment, prepare_text
 from dlrepro.paths import PAPER, PREPARED, RESULTS
-from dlrepro.results import learning_curves, save_figure, spread_label, subplots
+from dlrepro.results import learning_curves, load_metrics, save_figure, spread_label, subplots
 from dlrepro.tracking import log_figures
 
 SECTION = "s3"
@@ -48,6 +49,13 @@ def prepare(params: Params) -> None:
     prepare_airline(params.s3.airline, raw, DATA_DIR / "airline")
     prepare_sentiment(params.s3.sentiment, raw, DATA_DIR / "sentiment")
     prepare_text(params.s3.textgen, raw, DATA_DIR / "text")
+
+
+def sentiment_title(model: SentimentModel) -> str:
+    """A sentiment model as a figure names it, from its config."""
+    if model.kind == "embedding_pool":
+        return "embedding only (average pooling)"
+    return "LSTM, GloVe-initialised embedding" if model.glove else "LSTM, trainable embedding"
 
 
 def make_figures(params: Params) -> list[Path]:
@@ -75,21 +83,26 @@ def make_figures(params: Params) -> list[Path]:
     paths.append(FIGURES_DIR / "airline_windows.png")
     save_figure(fig, paths[-1])
 
-    for name in cfg.sentiment.models:
+    for name, model in cfg.sentiment.models.items():
         history = pd.read_csv(RESULTS_DIR / f"sentiment_{name}" / "history_seeds.csv")
-        fig = learning_curves(history, f"{name} ({spread_label(params.seeds.s3)})")
+        title = f"{sentiment_title(model)} ({spread_label(history['seed'].nunique())})"
+        fig = learning_curves(history, title)
         paths.append(FIGURES_DIR / f"curves_sentiment_{name}.png")
         save_figure(fig, paths[-1])
 
+    # The spread of the BLEU table: each seed's mean over its samples, mean ± std over seeds
+    # (the values the claims test), read from the same metrics.json.
+    from dlrepro.experiments.s3_text_generation import bleu_key
+
+    temperatures = cfg.textgen.temperatures
     fig, axes = subplots(2, width=10, height=3.6)
-    for level in cfg.textgen.levels:
-        samples = pd.read_csv(RESULTS_DIR / f"textgen_{level}" / "samples.csv")
+    for level, metrics in load_metrics(SECTION, cfg.textgen.levels, prefix="textgen_").items():
         for ax, basis in zip(axes, ("words", "chars"), strict=True):
-            stats = samples.groupby("temperature")[f"bleu_{basis}"].agg(["mean", "std"])
+            points = [metrics[bleu_key(basis, t)] for t in temperatures]
             ax.errorbar(
-                stats.index,
-                stats["mean"],
-                yerr=stats["std"],
+                temperatures,
+                [point["mean"] for point in points],
+                yerr=[point["std"] for point in points],
                 marker="o",
                 capsize=3,
                 label=f"{level}-level model",

@@ -56,6 +56,9 @@ RESULTS_DIR = RESULTS / SECTION
 FIGURES_DIR = PAPER / "figures" / SECTION
 CODE_METRICS = ["train_mse", "test_mse", "train_acc", "test_acc", "best_epoch", "epochs"]
 DENOISE_METRICS = ["val_mse", "train_mse", "test_mse", "test_ssim", "best_epoch", "epochs"]
+# How figures name an encoder kind and a training loss.
+ENCODER_NAMES = {"pca": "PCA", "mlp": "MLP autoencoder", "cnn": "CNN autoencoder"}
+LOSS_NAMES = {"mse": "MSE", "mae": "MAE", "ssim": "SSIM", "ms_ssim": "MS-SSIM"}
 
 
 def datasets(params: Params) -> list[str]:
@@ -166,7 +169,7 @@ def train_autoencoder(params: Params, name: str, *, dry_run: bool = False) -> di
         with result_set(RESULTS_DIR / condition_name) as out:
             write_histories(out, history)
             summary = write_run_results(out, runs, [*CODE_METRICS, "explained_variance"], **info)
-        _write_code_figures(params, name, digits["test"].x[index], shown_recon, None)
+        _write_code_figures(params, kind, name, digits["test"].x[index], shown_recon, None)
         return summary
 
     targets = {split: TensorSplit(d.x, d.x) for split, d in digits.items()}
@@ -205,25 +208,31 @@ def train_autoencoder(params: Params, name: str, *, dry_run: bool = False) -> di
     )
     if summary is not None:
         _write_code_figures(
-            params, name, digits["test"].x[index], shown_recons[0], _autoencoder(kind, params)
+            params, kind, name, digits["test"].x[index], shown_recons[0], _autoencoder(kind, params)
         )
     return summary
 
 
 def _write_code_figures(
-    params: Params, name: str, clean: torch.Tensor, recon: torch.Tensor, model: nn.Module | None
+    params: Params,
+    kind: str,
+    name: str,
+    clean: torch.Tensor,
+    recon: torch.Tensor,
+    model: nn.Module | None,
 ) -> None:
     out = FIGURES_DIR / f"autoencoder_{name}"
     paths = [out / "reconstructions.png"]
+    title = ENCODER_NAMES[kind]
     fig = image_rows(
-        {"input": clean.numpy(), name: recon.numpy()},
-        f"{name}: test digits and their reconstructions from a {params.s4.code_dim}-d code",
+        {"input": clean.numpy(), "reconstruction": recon.numpy()},
+        f"{title}: test digits and their reconstructions from a {params.s4.code_dim}-d code",
     )
     save_figure(fig, paths[-1])
     if model is not None:
         layers = layer_table(model, clean[:2])
         paths.append(out / "architecture.png")
-        save_figure(architecture_figure(layers, f"{name} autoencoder"), paths[-1])
+        save_figure(architecture_figure(layers, title), paths[-1])
     log_figures(SECTION, params.profile, paths)
 
 
@@ -308,6 +317,7 @@ def train_denoiser(params: Params, name: str, *, dry_run: bool = False) -> dict 
             "denoised": shown_denoised[0].numpy(),
             "clean": digits["test"].x[index].numpy(),
         }
-        save_figure(image_rows(rows, f"Denoising trained with the {name} loss"), path)
+        title = f"Denoising trained with the {LOSS_NAMES[loss]} loss"
+        save_figure(image_rows(rows, title), path)
         log_figures(SECTION, params.profile, [path])
     return summary

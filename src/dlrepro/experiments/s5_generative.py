@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dlrepro.config import Params, TrainConfig, named
+from dlrepro.config import GenerativeModel, Params, TrainConfig, named
 from dlrepro.data.prepare import DATA_SEED, TensorSplit, load_prepared, prepare_images
 from dlrepro.experiments.imaging import SHOWN, apply, load_digits, mse, shown
 from dlrepro.models.autoencoders import VAE
@@ -63,6 +63,15 @@ CLASSIFIER_METRICS = ["test_acc", "best_val_acc", "real_is", "best_epoch", "epoc
 COLOURISERS = {"unet": "UNet (L1 only)", "cgan": "pix2pix cGAN (adversarial + L1)"}
 LUMA = (0.299, 0.587, 0.114)
 """ITU-R BT.601 weights: the grey image a colouriser is given."""
+
+
+def model_title(model: GenerativeModel) -> str:
+    """A generative model as a figure names it, from its config: "VAE without KL"."""
+    if model.kind == "gan":
+        return "GAN (DCGAN)"
+    if model.kl_weight == 0:
+        return "VAE without KL"
+    return "VAE" if model.kl_weight == 1 else f"VAE, KL weight {model.kl_weight:g}"
 
 
 def datasets(params: Params) -> list[str]:
@@ -258,7 +267,7 @@ def train_generative(params: Params, name: str, *, dry_run: bool = False) -> dic
         path = FIGURES_DIR / f"generate_{name}" / "samples.png"
         grid = shown_samples[0].view(4, SHOWN, 1, side, side).numpy()
         rows = {"": grid[0], " ": grid[1], "  ": grid[2], "   ": grid[3]}
-        save_figure(image_rows(rows, f"{name}: samples from the prior"), path)
+        save_figure(image_rows(rows, f"{model_title(spec)}: samples from the prior"), path)
         log_figures(SECTION, params.profile, [path])
     return summary
 
