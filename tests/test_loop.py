@@ -1,3 +1,4 @@
+import math
 import os
 
 import numpy as np
@@ -10,7 +11,7 @@ from dlrepro.data.sequences import sliding_windows
 from dlrepro.models.cnn import SmallCNN, zero_init_
 from dlrepro.models.rnn import WindowRNN
 from dlrepro.training import loop
-from dlrepro.training.loop import NonFiniteLossError, fit
+from dlrepro.training.loop import NonFiniteLossError, fit, improves
 
 from .conftest import separable_split
 
@@ -203,3 +204,10 @@ def test_the_loop_trains_a_regressor_on_validation_loss():
     assert "val_acc" not in result.history[0] and "train_acc" not in result.history[0]
     assert result.best_epoch == 1 + int(np.argmin(losses))
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_a_new_best_must_gain_more_than_min_delta_of_the_best():
+    assert improves(0.81, 0.80, 0.0) and not improves(0.80, 0.80, 0.0)
+    assert not improves(0.805, 0.80, 0.01) and improves(0.809, 0.80, 0.01)  # 1 % of 0.80
+    assert improves(-0.0594, -0.06, 0.005) and not improves(-0.0598, -0.06, 0.005)  # a loss
+    assert improves(-5.0, -math.inf, 0.5)  # the first epoch is always the best yet

@@ -89,6 +89,10 @@ class TrainConfig(_Strict):
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
     patience: PositiveInt
     """Epochs without a new best `monitor` value before stopping (Keras EarlyStopping)."""
+    min_delta: Fraction = 0.0
+    """What counts as a new best: a gain of more than this fraction of the best value so far
+    (Keras EarlyStopping's min_delta, relative). 0: any gain. A slow crawl below it ends the run
+    as converged, and the weights kept are those of the last real gain."""
     monitor: Literal["val_acc", "val_loss"] = "val_acc"
     """What early stopping and the restored best weights follow (regressors: val_loss)."""
     warmup_epochs: Annotated[int, Field(ge=0)] = 0
@@ -621,6 +625,8 @@ class AdversarialConfig(_Strict):
     patience: PositiveInt
     """Epochs without a better validation measure (the Inception Score of samples) before
     stopping; the best epoch's generator is kept."""
+    min_delta: Fraction = 0.0
+    """What counts as better: a gain of more than this fraction of the best score so far."""
 
 
 class ColouriseConfig(_Strict):

@@ -239,7 +239,12 @@ def train_generative(params: Params, name: str, *, dry_run: bool = False) -> dic
         )
         g = cfg.gan_train
         train = TrainConfig(
-            epochs=g.epochs, batch_size=g.batch_size, lr=g.lr, optimizer="adam", patience=g.patience
+            epochs=g.epochs,
+            batch_size=g.batch_size,
+            lr=g.lr,
+            optimizer="adam",
+            patience=g.patience,
+            min_delta=g.min_delta,
         )
         adversarial = Adversarial(g.lr, g.beta1, noise_dim=cfg.latent_dim, quality=validation_score)
         loss_fn, metrics = None, ["inception_score", "best_epoch", "epochs"]

@@ -30,6 +30,7 @@ from dlrepro.training.loop import (
     batches,
     clone_state,
     evaluate,
+    improves,
     seed_everything,
 )
 
@@ -59,6 +60,7 @@ def fit_adversarial(
     batch_size: int,
     patience: int,
     seed: int,
+    min_delta: float = 0.0,
     desc: str = "gan",
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     max_batches: int | None = None,
@@ -66,8 +68,9 @@ def fit_adversarial(
     """Train `model.generator` against `model.discriminator`; history rows hold d_loss, g_loss
     (adversarial part), train_loss (the generator's whole loss) and, for a conditional model
     with `val`, val_loss (L1 to the targets), else val_quality when `spec.quality` is set.
-    Stops after `patience` epochs without a better validation measure, with the best epoch's
-    weights; with no validation measure, runs every epoch and keeps the last."""
+    Stops after `patience` epochs without a better validation measure (by more than the
+    fraction `min_delta`: `improves`), with the best epoch's weights; with no validation
+    measure, runs every epoch and keeps the last."""
     generator, discriminator = model.generator, model.discriminator
     device = next(model.parameters()).device
     betas = (spec.beta1, 0.999)
@@ -131,7 +134,7 @@ def fit_adversarial(
         if on_epoch is not None:
             on_epoch(row)
         score = _monitored(row)
-        if score > best["score"]:
+        if improves(score, best["score"], min_delta):
             best = {"epoch": epoch + 1, "score": score, "state": clone_state(model)}
         stopped_early = epoch + 1 - best["epoch"] >= patience
         if stopped_early:

@@ -165,6 +165,7 @@ def fit(
     batch_size: int,
     patience: int,
     seed: int,
+    min_delta: float = 0.0,
     loss_fn: nn.Module | None = None,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     checkpoint: Path | None = None,
@@ -175,8 +176,9 @@ def fit(
     warmup_epochs: int = 0,
     monitor: str = "val_acc",
 ) -> FitResult:
-    """Train with early stopping on `monitor` (`val_acc`, higher is better, or `val_loss`);
-    see the module docstring.
+    """Train with early stopping on `monitor` (`val_acc`, higher is better, or `val_loss`),
+    a new best being a gain of more than the fraction `min_delta` (`improves`); see the module
+    docstring.
 
     `max_batches` caps batches per epoch (dry runs); `on_epoch` receives each history row;
     `warmup_epochs` ramps the learning rate linearly from 0 per step over that many epochs.
@@ -270,7 +272,7 @@ def fit(
             on_epoch(row)
         bar.set_postfix({monitor: f"{row[monitor]:.3f}", "loss": f"{row['train_loss']:.3f}"})
         score = row["val_acc"] if monitor == "val_acc" else -row["val_loss"]
-        if score > best["score"]:
+        if improves(score, best["score"], min_delta):
             best = {"epoch": epoch + 1, "score": score, "state": clone_state(model)}
         stopped_early = epoch + 1 - best["epoch"] >= patience
         if checkpoint is not None and distributed.is_main():
@@ -291,6 +293,12 @@ def fit(
     return FitResult(
         history, best["epoch"], best["state"], stopped_early, seed, seconds_before_resume
     )
+
+
+def improves(score: float, best: float, min_delta: float) -> bool:
+    """Whether `score` (higher is better) is a new best: above `best` by more than the fraction
+    `min_delta` of |best| (any gain when min_delta is 0, and over no best yet)."""
+    return score > best + min_delta * abs(best) if math.isfinite(best) else score > best
 
 
 def checks_every_step(device: torch.device) -> bool:
