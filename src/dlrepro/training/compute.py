@@ -67,7 +67,7 @@ def prepare_model(model: nn.Module) -> nn.Module:
     either way)."""
     if _active.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    if _active.onednn_layers and _device_type == "cpu":
+    if _active.onednn_layers and _device_type == "cpu" and torch.backends.mkldnn.is_available():
         model = cpu_kernels.route(model)
     if _active.compile:
         model.compile()
