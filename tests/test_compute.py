@@ -113,3 +113,41 @@ def test_a_graphed_run_computes_what_the_eager_one_does_on_a_gpu():
         runs.append(model.state_dict())
     for key in runs[0]:
         assert torch.equal(runs[0][key], runs[1][key]), key
+
+
+def _routed_and_plain(build, x: torch.Tensor) -> list[tuple[nn.Module, torch.Tensor]]:
+    """(model, output) of `build()` prepared with and without the oneDNN layers, both from the
+    same initial weights, after one backward pass of the output's mean square."""
+    prepared = []
+    for onednn in (False, True):
+        compute.configure(ComputeConfig(onednn_layers=onednn), torch.device("cpu"))
+        torch.manual_seed(0)
+        model = compute.prepare_model(build())
+        out = model(compute.layout(x))
+        out.square().mean().backward()
+        prepared.append((model, out))
+    return prepared
+
+
+def test_onednn_layers_compute_what_torchs_layers_do_within_float_tolerance():
+    from dlrepro.models.autoencoders import ConvAutoencoder
+    from dlrepro.training.cpu_kernels import ChannelSumConv2d, OneDNNLinear
+
+    def build() -> nn.Module:  # dense layers on a 3-D input, and a 1-output-channel conv
+        return nn.Sequential(ConvAutoencoder(16, 5, [4, 8, 8]), nn.Flatten(2), nn.Linear(256, 3))
+
+    (plain, plain_out), (routed, routed_out) = _routed_and_plain(build, torch.rand(6, 1, 16, 16))
+    kinds = {type(layer) for layer in routed.modules()}
+    assert {OneDNNLinear, ChannelSumConv2d} <= kinds and nn.Linear not in kinds
+    assert {k: v.shape for k, v in routed.state_dict().items()} == {
+        k: v.shape for k, v in plain.state_dict().items()
+    }
+    assert torch.allclose(routed_out, plain_out, rtol=1e-5, atol=1e-6)
+    for (name, a), b in zip(plain.named_parameters(), routed.parameters(), strict=True):
+        assert torch.allclose(a.grad, b.grad, rtol=1e-4, atol=1e-7), name
+
+
+def test_onednn_layers_are_left_out_when_switched_off():
+    compute.configure(ComputeConfig(onednn_layers=False), torch.device("cpu"))
+    model = compute.prepare_model(nn.Sequential(nn.Linear(3, 1), nn.Conv2d(2, 1, 3)))
+    assert [type(layer) for layer in model] == [nn.Linear, nn.Conv2d]

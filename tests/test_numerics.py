@@ -171,22 +171,22 @@ from dlrepro.models.autoencoders import VAE, ConvAutoencoder, MLPAutoencoder
 from dlrepro.models.cnn import SmallCNN
 from dlrepro.models.gan import DCGANDiscriminator, DCGANGenerator, UNet
 from dlrepro.models.rnn import LSTMClassifier, TokenLSTM, WindowRNN
-from dlrepro.models.transfer import build_base
+from dlrepro.models.transfer import build_base, dense_head
 from dlrepro.rl.dqn import q_network
+from dlrepro.config import ComputeConfig
+from dlrepro.training import compute
 from dlrepro.training.loop import adam_kernel
 from dlrepro.training.losses import image_loss
-torch.set_num_threads(1)
+compute.configure(ComputeConfig(cpu_isa=sys.argv[1], threads=1), torch.device("cpu"))
 
 def digest(arrays):
     return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)).hexdigest()
 
 def trained(build, inputs, loss, steps=int(sys.argv[2])):
     torch.manual_seed(0)
-    model = build().to(memory_format=torch.channels_last)
+    model = compute.prepare_model(build())  # the stages' layout and oneDNN layers
     optimizer = torch.optim.Adam(model.parameters(), 1e-3, **adam_kernel("cpu"))
-    x = inputs()
-    if x.ndim == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
+    x = compute.layout(inputs())
     for _ in range(steps):
         optimizer.zero_grad()
         loss(model(x), x).backward()
@@ -203,6 +203,7 @@ found = {
     "s1 cnn": trained(lambda: SmallCNN(3, 32, 10, [16, 32], [64], True, 0.3), image, square),
     "s2 vgg16": trained(lambda: build_base("vgg16", 0.25, 32)[0], image, square),
     "s2 resnet50": trained(lambda: build_base("resnet50", 0.25, 32)[0], image, square),
+    "s2 head": trained(lambda: dense_head(64, [1025, 512], 5), lambda: torch.randn(32, 64), square),
     "s3 window rnn": trained(lambda: WindowRNN(16), lambda: torch.randn(8, 12), square),
     "s3 lstm classifier": trained(lambda: LSTMClassifier(50, 16, 16), words, square),
     "s3 language model": trained(lambda: TokenLSTM(50, 8, 16, 2), words, square),

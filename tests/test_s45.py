@@ -151,12 +151,15 @@ def test_similarity_losses_are_zero_for_identical_images_and_ms_ssim_accepts_32p
 def test_similarity_losses_equal_the_library_over_the_batch():
     x = digits(6)
     y = (x + 0.2 * digits(6).roll(1, dims=0)).clamp(0, 1)
+    # Within float rounding: the loss filters channels-last images (compute.layout), whose
+    # convolutions sum in another order; SSIM's differences of close moments show it at 1e-6.
     ssim = SimilarityLoss(multiscale=False, win_size=11)(x, y)
-    assert ssim.item() == pytest.approx(1 - pytorch_msssim.ssim(x, y, data_range=1.0).item())
+    expected = 1 - pytorch_msssim.ssim(x, y, data_range=1.0).item()
+    assert ssim.item() == pytest.approx(expected, rel=1e-5)
     big = [F.interpolate(t, size=(64, 64), mode="bilinear", align_corners=False) for t in (x, y)]
     ms_ssim = SimilarityLoss(multiscale=True, win_size=3, resize_to=64)(x, y)
     expected = 1 - pytorch_msssim.ms_ssim(*big, data_range=1.0, win_size=3).item()
-    assert ms_ssim.item() == pytest.approx(expected)
+    assert ms_ssim.item() == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.mark.parametrize("multiscale", [False, True], ids=["ssim", "ms_ssim"])

@@ -182,6 +182,11 @@ class ComputeConfig(_Strict):
     """NHWC layout for 4-D weights and image batches, the layout GPU tensor cores use; on the
     CPU faster for most conv models, not all (bench/results/fast_path.json, README's
     benchmark table)."""
+    onednn_layers: bool = True
+    """On a CPU, linear layers and convolutions to one output channel run on oneDNN kernels
+    (training/cpu_kernels.py): the same parameters and products, summed in another order, so
+    results differ from the default kernels in float rounding only; faster for every network
+    with a dense layer (bench/results/kernel_efficiency.json)."""
     autocast: Literal["none", "bf16"] = "none"
     """bf16 mixed precision for forward passes and losses, on a GPU only: on a CPU without
     AMX it is many times slower, so it is not applied there (a note says so); on a GPU it

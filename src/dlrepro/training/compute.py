@@ -27,6 +27,7 @@ from dlrepro import numerics
 from dlrepro.config import ComputeConfig
 from dlrepro.failures import StageFailure
 from dlrepro.tracking import wandb_mode
+from dlrepro.training import cpu_kernels
 
 T = TypeVar("T")
 
@@ -46,6 +47,7 @@ def configure(cfg: ComputeConfig, device: torch.device) -> None:
     _active, _device_type = cfg, device.type
     if device.type == "cpu":
         numerics.verify(cfg.cpu_isa)
+        cpu_kernels.keep_heap()
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     if device.type == "cuda" and cfg.gpu_deterministic:
@@ -61,10 +63,13 @@ def configure(cfg: ComputeConfig, device: torch.device) -> None:
 
 
 def prepare_model(model: nn.Module) -> nn.Module:
-    """The model in the configured layout, compiled when asked (in place: state_dict keys keep
-    their names, so checkpoints and weights files are the same either way)."""
+    """The model in the configured layout, on the configured CPU kernels, compiled when asked
+    (in place: state_dict keys keep their names, so checkpoints and weights files are the same
+    either way)."""
     if _active.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if _active.onednn_layers and _device_type == "cpu" and torch.backends.mkldnn.is_available():
+        model = cpu_kernels.route(model)
     if _active.compile:
         model.compile()
     return model
