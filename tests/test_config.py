@@ -171,6 +171,37 @@ def test_seed_counts_are_per_section_and_start_at_zero():
         validate({**smoke_params(), "seeds": {"s1": 3}})
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("profiles.smoke.s1.train.epochs", True, "true/false is no number"),
+        ("s2.pretrain.lr", False, "true/false is no number"),
+        ("profiles.smoke.s3.textgen.temperatures", [float("inf")], "finite number"),
+        ("s4.denoise.noise_std", float("inf"), "finite number"),
+        ("s6.tabular.threshold", float("nan"), "finite number"),
+    ],
+)
+def test_a_boolean_number_infinity_or_nan_fails_naming_the_key(key, value, message):
+    """YAML's `true`, `.inf` and `.nan` where a number belongs: pydantic's lax mode took `true`
+    as 1 (one epoch), and gt=0 lets infinity through."""
+    raw = smoke_params()
+    set_key(raw, key, value)
+    with pytest.raises(ParamsError) as error:
+        validate(raw)
+    leaf = key.removeprefix("profiles.smoke.")
+    assert re.search(rf"^{re.escape(leaf)}(\.0)? = .*{message}", str(error.value), re.M)
+
+
+def test_params_yaml_with_a_syntax_error_fails_in_one_line(project, capsys):
+    text = (project / "params.yaml").read_text()
+    (project / "params.yaml").write_text(text.replace("seeds:", "seeds: [0,", 1))
+    assert main(["s1", "train", "--variant", "baseline"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert re.fullmatch(
+        r"error: params.yaml is no valid YAML: .* \(line \d+, column \d+\); fix the syntax", line
+    )
+
+
 def test_the_largest_valid_seed_seeds_every_generator_the_stages_use():
     from stable_baselines3.common.utils import set_random_seed
 

