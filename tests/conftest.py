@@ -113,6 +113,21 @@ def project(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.fixture
+def s2_project(project):
+    """The scratch project plus tiny prepared Section 2 target and source sets and the
+    pretrained bases the smoke profile names."""
+    from dlrepro.config import validate
+    from dlrepro.experiments import s2_cnn_regimes
+
+    for task in ("target", "source"):
+        write_prepared(project / "data" / "prepared" / "s2" / task, n_train=64, size=16)
+    params = validate(smoke_params())
+    for arch in params.s2.archs:
+        s2_cnn_regimes.pretrain(params, arch)
+    return project
+
+
 def copy_repo(dest: Path) -> Path:
     """Copy the tracked and untracked-but-not-ignored files of the repository, plus data/raw."""
     import subprocess

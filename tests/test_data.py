@@ -1,9 +1,11 @@
 import http.server
 import io
 import shutil
+import stat
 import subprocess
 import tarfile
 import threading
+import time
 import zipfile
 from functools import partial
 
@@ -12,10 +14,12 @@ import pytest
 import torch
 import yaml
 
-from dlrepro.cli import needed_datasets
+from dlrepro.cli import main, needed_datasets
 from dlrepro.config import validate
 from dlrepro.data import fashion_mnist, get_dataset, imagenet_weights, mnist, sources
 from dlrepro.data.archives import (
+    DEADLINE_ENV,
+    MIRROR_ENV,
     ChecksumError,
     FetchError,
     UnsafeArchiveError,
@@ -234,6 +238,96 @@ def test_zip_members_escaping_the_folder_are_refused(tmp_path):
     with pytest.raises(UnsafeArchiveError, match=r"escape\.txt"):
         safe_extract(tmp_path / "evil.zip", tmp_path / "out")
     assert not (tmp_path / "escape.txt").exists()
+
+
+def _zip_with_a_link(path):
+    with zipfile.ZipFile(path, "w") as zipped:
+        zipped.writestr("images/a.JPEG", "x")
+        link = zipfile.ZipInfo("images/b.JPEG")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zipped.writestr(link, "/etc/passwd")
+
+
+def test_zip_members_that_are_links_are_refused(tmp_path):
+    """zipfile would write the link as a file holding the path /etc/passwd, for a loader to
+    read as an image."""
+    _zip_with_a_link(tmp_path / "linked.zip")
+    with pytest.raises(UnsafeArchiveError, match=r"'images/b.JPEG', a symbolic link"):
+        safe_extract(tmp_path / "linked.zip", tmp_path / "out")
+    assert not (tmp_path / "out" / "images").exists()
+
+
+def _offline_source(monkeypatch, name: str, fetcher) -> None:
+    """Register dataset `name`, whose offline source (the smoke profile's) is `fetcher`."""
+    spec = DatasetSpec(name, "CC0", "-", {"offline": {}}, {"offline": fetcher}, load=None)
+    monkeypatch.setitem(sources._LOADED, name, spec)
+
+
+def test_fetching_an_archive_that_holds_a_link_fails_in_one_line(
+    project, mirror, monkeypatch, capsys
+):
+    url = "https://example.invalid/linked.zip"
+    _zip_with_a_link(mirror(url))
+    expected = file_checksum(mirror(url))  # the archive arrives as published: its members are not
+    _offline_source(
+        monkeypatch,
+        "linked",
+        lambda dest: safe_extract(download(url, dest / "linked.zip", expected), dest),
+    )
+    assert main(["fetch", "--dataset", "linked"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: ")
+    assert line.endswith(
+        "refused member 'images/b.JPEG', a symbolic link; no published archive "
+        "holds one, so this one is not what was published"
+    )
+    assert not (project / "data" / "raw" / "linked").exists()
+
+
+class Trickle(http.server.BaseHTTPRequestHandler):
+    """Announces TRICKLED bytes and sends one every TRICKLE_S seconds: a stalled server that
+    never lets the socket time out."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(TRICKLED))
+        self.end_headers()
+        for _ in range(TRICKLED):
+            time.sleep(TRICKLE_S)
+            try:
+                self.wfile.write(b"x")
+                self.wfile.flush()
+            except OSError:  # the client gave up
+                return
+
+    def log_message(self, *args):
+        pass
+
+
+TRICKLED, TRICKLE_S = 40, 0.25
+
+
+def test_a_download_that_trickles_stops_at_its_deadline_in_one_line(project, monkeypatch, capsys):
+    """Ten seconds of a byte every quarter second against a deadline of one: without one,
+    `dlrepro fetch` waits as long as the server trickles (a byte every 20 s never ends)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv(MIRROR_ENV, f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setenv(DEADLINE_ENV, "1")
+    url = "https://example.invalid/trickled.bin"
+    _offline_source(
+        monkeypatch, "trickled", lambda dest: download(url, dest / "trickled.bin", "sha256:0")
+    )
+    started = time.monotonic()
+    try:
+        assert main(["fetch", "--dataset", "trickled"]) == 2
+    finally:
+        server.shutdown()
+    assert time.monotonic() - started < 1 + 3 * TRICKLE_S
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: could not download trickled.bin from http://127.0.0.1:")
+    assert "(not complete after 1 s; $DLREPRO_DOWNLOAD_DEADLINE sets that limit)" in line
 
 
 def test_safe_archives_extract(tmp_path):

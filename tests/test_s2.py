@@ -15,21 +15,10 @@ from dlrepro.data.sources import ImageSplits
 from dlrepro.data.tiny_imagenet import load as load_tiny_imagenet
 from dlrepro.experiments import s2_cnn_regimes as s2
 from dlrepro.models.transfer import build_base, load_base, published_weights
+from dlrepro.training import weights as saved_weights
 from dlrepro.training.loop import fit, make_optimizer
 
-from .conftest import set_key, smoke_params, write_prepared
-
-
-@pytest.fixture
-def s2_project(project):
-    """The scratch project plus tiny prepared Section 2 target and source sets and the
-    pretrained bases the smoke profile names."""
-    for task in ("target", "source"):
-        write_prepared(project / "data" / "prepared" / "s2" / task, n_train=64, size=16)
-    params = validate(smoke_params())
-    for arch in params.s2.archs:
-        s2.pretrain(params, arch)
-    return project
+from .conftest import set_key, smoke_params
 
 
 def _params():
@@ -45,7 +34,7 @@ def test_every_regime_trains_a_step(s2_project):
 
 def test_pretrain_writes_weights_only_checkpoints_with_provenance(s2_project):
     for arch, weights in [("vgg16", "source_task"), ("efficientnet_lite0", "package")]:
-        checkpoint = s2.load_pretrained(arch)  # torch.load(weights_only=True) inside
+        checkpoint = s2.load_pretrained(arch)[0]  # torch.load(weights_only=True) inside
         assert checkpoint["meta"]["weights"] == weights
         assert len(checkpoint["meta"]["norm"]["mean"]) == 3
     meta = json.loads((s2_project / "results" / "s2" / "pretrain" / "vgg16.json").read_text())
@@ -64,7 +53,7 @@ def test_pretrain_writes_weights_only_checkpoints_with_provenance(s2_project):
 
 def test_every_seed_pretrains_its_own_base_and_its_regime_starts_from_it(s2_project):
     params = _params()
-    checkpoint = s2.load_pretrained("vgg16")
+    checkpoint, _ = s2.load_pretrained("vgg16")
     first, second = (s2.seed_base(checkpoint, seed)["state_dict"] for seed in (0, 1))
     assert any(not torch.equal(first[key], second[key]) for key in first)
     run = s2.regime_condition(params, "vgg16_finetune", _target_manifest(s2_project))
@@ -73,7 +62,7 @@ def test_every_seed_pretrains_its_own_base_and_its_regime_starts_from_it(s2_proj
         own = s2.seed_base(checkpoint, seed)["state_dict"]
         assert all(torch.equal(base[key], own[key]) for key in own)
     # published weights: the one base every seed starts from
-    published = s2.load_pretrained("efficientnet_lite0")
+    published, _ = s2.load_pretrained("efficientnet_lite0")
     assert s2.seed_base(published, 0) is s2.seed_base(published, 2) is published
 
 
@@ -99,7 +88,7 @@ def _changed(before, module):
 def test_transfer_freezes_the_base_and_finetune_changes_it(s2_project, arch):
     params = _params()
     splits, manifest = load_prepared(s2_project / "data" / "prepared" / "s2" / "target")
-    pretrained = s2.seed_base(s2.load_pretrained(arch), 0)
+    pretrained = s2.seed_base(s2.load_pretrained(arch)[0], 0)
     for freeze in (True, False):
         torch.manual_seed(0)
         model = s2.build_model(params.s2, arch, manifest, pretrained, freeze_base=freeze)
@@ -278,3 +267,37 @@ def test_pretraining_again_rewrites_identical_bytes(s2_project):
     first = path.read_bytes()
     s2.pretrain(_params(), "vgg16")
     assert path.read_bytes() == first
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_checkpoint_trained_from_another_base_is_not_resumed(s2_project, monkeypatch, capsys):
+    """Killed with seed 0 trained, then the base re-pretrained (its weights times 1.05, its
+    metadata unchanged): the re-run trains seed 0 afresh from the new base, as a run that was
+    never killed does, instead of resuming the checkpoint of the old one."""
+    params = override(_params(), {"compute.seed_processes": 0})  # here, where patches reach
+
+    def killed(*args, **kwargs):
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(s2, "evaluate", killed)  # `measure`'s first step, after seed 0 trained
+        with pytest.raises(Killed):
+            s2.train_regime(params, "vgg16_finetune")
+    path = s2.PRETRAINED_DIR / "vgg16.pt"
+    bases = torch.load(path, weights_only=True)
+    for state in bases["state_dicts"].values():
+        for value in state.values():
+            if value.is_floating_point():
+                value.mul_(1.05)
+    saved_weights.save(bases, path)
+    capsys.readouterr()
+    rerun = s2.train_regime(params, "vgg16_finetune")
+    checkpoint = ".dlrepro/checkpoints/s2/vgg16_finetune/seed0.pt"
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: discarding {checkpoint}: written by other code, data or params; training "
+        "s2/vgg16_finetune/seed0 from scratch"
+    ]
+    assert s2.train_regime(params, "vgg16_finetune") == rerun  # no checkpoints left: fresh

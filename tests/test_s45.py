@@ -124,7 +124,9 @@ def test_generative_dry_run_scores_and_evaluates_a_few_batches_only(project, mon
     split = TensorSplit(digits(1000), torch.zeros(1000, dtype=torch.long))
     loaded = dict.fromkeys(SPLITS, split), {"dataset": "mnist", "source": "test", "counts": {}}
     monkeypatch.setattr(s5_generative, "load_digits", lambda: loaded)
-    monkeypatch.setattr(s5_generative, "load_classifier", lambda params, device: nn.Identity())
+    monkeypatch.setattr(
+        s5_generative, "load_classifier", lambda params: (nn.Identity(), "sha256:0")
+    )
     monkeypatch.setattr(s5_generative, "inception_score", score)
     monkeypatch.setattr(s5_generative, "mse", mse)
     raw = smoke_params()

@@ -81,7 +81,7 @@ def inception_points(params: Params) -> dict:
     from dlrepro.experiments.s5_generative import inception_score, load_classifier
 
     cfg = params.s5
-    classifier = load_classifier(params, torch.device("cpu"))
+    classifier, _ = load_classifier(params)
     real = load_digits()[0]["test"].x
     noise = torch.rand(real.shape, generator=torch.Generator().manual_seed(DATA_SEED))
     points = {}

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.parse
 import urllib.request
 import zipfile
@@ -28,6 +31,13 @@ from tqdm import tqdm
 
 REFETCH_HINT = "re-fetch it with `make data` (or `dlrepro fetch`)"
 MIRROR_ENV = "DLREPRO_MIRROR"
+DEADLINE_ENV = "DLREPRO_DOWNLOAD_DEADLINE"
+DEADLINE_S = 3600.0
+"""Longest one download may take, in seconds ($DLREPRO_DOWNLOAD_DEADLINE sets another). The
+socket timeout bounds each wait for data, not the whole: a server sending a byte every 20 s
+would hold `dlrepro fetch` for ever. An hour fetches the largest download (VGG-16's 528 MB
+ImageNet weights) at 150 kB/s."""
+SOCKET_TIMEOUT_S = 60.0
 SHORTEST_DIGEST_PREFIX = 8
 """Hex digits of a published digest prefix we accept: torchvision names its weights files with
 the first 8 of their sha256 and publishes no more, and torch.hub checks just those."""
@@ -37,12 +47,12 @@ class ChecksumError(RuntimeError):
     """A file does not match its published checksum."""
 
 
-class UnsafeArchiveError(RuntimeError):
-    """An archive member would land outside the extraction folder."""
-
-
 class FetchError(RuntimeError):
     """A source could not be fetched; the message says why and what to do."""
+
+
+class UnsafeArchiveError(FetchError):
+    """An archive member would land outside the extraction folder, or is a link."""
 
 
 def file_checksum(path: Path, algorithm: str = "sha256") -> str:
@@ -104,13 +114,38 @@ def download(url: str, dest: Path, expected: str, fallbacks: Sequence[str] = ())
     )
 
 
+def download_deadline() -> float:
+    """Seconds one download may take: $DLREPRO_DOWNLOAD_DEADLINE, else DEADLINE_S."""
+    value = os.environ.get(DEADLINE_ENV, str(DEADLINE_S))
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise FetchError(f"${DEADLINE_ENV} = {value!r}; give the seconds a download may take")
+    return seconds
+
+
 def _copy_url(url: str, path: Path) -> None:
-    with urllib.request.urlopen(url, timeout=60) as response, path.open("wb") as out:
+    """Copy `url` to `path`, failing with TimeoutError once it takes longer than the deadline
+    (or waits SOCKET_TIMEOUT_S for data)."""
+    deadline = download_deadline()
+    started = time.monotonic()
+    with (
+        urllib.request.urlopen(url, timeout=min(SOCKET_TIMEOUT_S, deadline)) as response,
+        path.open("wb") as out,
+    ):
         total = int(response.headers.get("Content-Length") or 0) or None
         with tqdm(total=total, unit="B", unit_scale=True, desc=path.name, disable=None) as bar:
-            for chunk in iter(lambda: response.read(1 << 20), b""):
+            # read1 returns what one read of the socket gives, so the deadline is checked as
+            # often as data arrive (read would wait to fill its whole megabyte).
+            while chunk := response.read1(1 << 20):
                 out.write(chunk)
                 bar.update(len(chunk))
+                if time.monotonic() - started > deadline:
+                    raise TimeoutError(
+                        f"not complete after {deadline:g} s; ${DEADLINE_ENV} sets that limit"
+                    )
 
 
 def safe_extract(archive: Path, dest: Path) -> None:
@@ -127,12 +162,19 @@ def safe_extract(archive: Path, dest: Path) -> None:
     if zipfile.is_zipfile(archive):
         root = dest.resolve()
         with zipfile.ZipFile(archive) as zipped:
-            for member in zipped.namelist():
-                target = (root / member).resolve()
+            for member in zipped.infolist():
+                target = (root / member.filename).resolve()
                 if not target.is_relative_to(root):
                     raise UnsafeArchiveError(
-                        f"{archive}: refused member {member!r}, which would be written outside "
-                        f"{dest}"
+                        f"{archive}: refused member {member.filename!r}, which would be written "
+                        f"outside {dest}"
+                    )
+                # zipfile writes a link as a file holding its target's path, which a loader
+                # would then read as data (or write through, were it a folder).
+                if stat.S_ISLNK(member.external_attr >> 16):
+                    raise UnsafeArchiveError(
+                        f"{archive}: refused member {member.filename!r}, a symbolic link; no "
+                        "published archive holds one, so this one is not what was published"
                     )
             zipped.extractall(dest)
         return

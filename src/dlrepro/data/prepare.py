@@ -22,6 +22,7 @@ import torch
 
 from dlrepro.data.archives import file_checksum, verify_checksum
 from dlrepro.data.sources import ImageSplits, get_dataset, verify_raw
+from dlrepro.failures import StageFailure
 
 MANIFEST = "manifest.json"
 SPLITS = ("train", "val", "test")
@@ -286,7 +287,7 @@ def read_prepared(out_dir: Path) -> tuple[dict[str, dict | str], dict]:
     manifest_path = out_dir / MANIFEST
     hint = "re-create it with `dvc repro` (the prepare stage)"
     if not manifest_path.exists():
-        raise FileNotFoundError(f"{manifest_path} is missing; {hint}")
+        raise StageFailure(f"{manifest_path} is missing; {hint}")
     manifest = json.loads(manifest_path.read_text())
     contents: dict[str, dict | str] = {}
     for file_name, expected in manifest["files"].items():

@@ -60,6 +60,7 @@ from dlrepro.results import (
 )
 from dlrepro.tracking import log_figures
 from dlrepro.training import compute
+from dlrepro.training import weights as saved_weights
 from dlrepro.training.loop import (
     FitResult,
     evaluate,
@@ -244,12 +245,9 @@ def pretrain(params: Params, arch: str, *, dry_run: bool = False) -> None:
     if dry_run:
         print(f"dry run of {SECTION} pretrain {arch} passed: the base builds and its weights fit")
         return
-    PRETRAINED_DIR.mkdir(parents=True, exist_ok=True)
-    partial = PRETRAINED_DIR / f"{arch}.pt.part"
     # No wall time in either file: training is deterministic, so re-running the stage rewrites
     # identical bytes and DVC need not re-run the regimes built on it.
-    torch.save({**weights, "meta": {**meta, "norm": norm}}, partial)
-    partial.replace(PRETRAINED_DIR / f"{arch}.pt")
+    saved_weights.save({**weights, "meta": {**meta, "norm": norm}}, PRETRAINED_DIR / f"{arch}.pt")
     write_json(RESULTS_DIR / "pretrain" / f"{arch}.json", meta)
     if checkpoint_dir is not None:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
@@ -269,17 +267,16 @@ class StaleBaseError(StageFailure, ValueError):
     """A pretrained-bases file that no longer fits the params: its stage must run again."""
 
 
-def load_pretrained(arch: str) -> dict:
+def load_pretrained(arch: str) -> tuple[dict, str]:
+    """`arch`'s bases file, checked against the digest its stage recorded, and that digest."""
     path = PRETRAINED_DIR / f"{arch}.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; create it with `dvc repro s2_pretrain@{arch}`")
-    checkpoint = torch.load(path, weights_only=True)
+    checkpoint, checksum = saved_weights.load(path, stage=f"s2_pretrain@{arch}")
     if checkpoint["meta"]["arch"] != arch:
         raise StaleBaseError(
             f"{path} holds a {checkpoint['meta']['arch']} base, not {arch}; re-run "
             f"`dvc repro s2_pretrain@{arch}`"
         )
-    return checkpoint
+    return checkpoint, checksum
 
 
 def seed_base(checkpoint: dict, seed: int) -> dict:
@@ -307,7 +304,9 @@ def regime_condition(params: Params, name: str, manifest: dict) -> Condition:
     """Regime `name` as a trainable condition on the target data `manifest` describes."""
     cfg = params.s2
     regime = named(cfg.regimes, name, "s2.regimes")
-    pretrained = load_pretrained(regime.arch) if regime.init == "pretrained" else None
+    pretrained, checksum = (
+        load_pretrained(regime.arch) if regime.init == "pretrained" else (None, "")
+    )
     # Every seed's base picked now, so a file that lacks one fails before any training.
     seeds = params.seeds.of(SECTION)
     bases = {seed: seed_base(pretrained, seed) if pretrained else None for seed in seeds}
@@ -316,7 +315,9 @@ def regime_condition(params: Params, name: str, manifest: dict) -> Condition:
         "regime": name,
         **regime.model_dump(),
         "arch_config": cfg.archs[regime.arch].model_dump(),
-        "pretrained": pretrained["meta"] if pretrained else None,
+        # The weights' digest, not only their metadata: a checkpoint trained from other weights
+        # (the base re-pretrained since) has another resume key and is never resumed.
+        "pretrained": {**pretrained["meta"], "sha256": checksum} if pretrained else None,
         "s2": cfg.model_dump(include={"image_size", "head", "train"}),
         "data": {k: manifest[k] for k in ("dataset", "source", "counts", "classes")},
     }

@@ -45,6 +45,7 @@ from dlrepro.models.gan import (
 from dlrepro.paths import MODELS, PAPER, PREPARED
 from dlrepro.results import image_rows, save_figure
 from dlrepro.tracking import log_figures
+from dlrepro.training import weights as saved_weights
 from dlrepro.training.adversarial import Adversarial
 from dlrepro.training.loop import FitResult, clone_state, evaluate
 from dlrepro.training.seeds import (
@@ -162,19 +163,17 @@ def train_classifier(params: Params, *, dry_run: bool = False) -> dict | None:
         n_real=len(real),
     )
     if summary is not None:
-        CLASSIFIER.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(weights[0], CLASSIFIER)
+        saved_weights.save(weights[0], CLASSIFIER)
     return summary
 
 
-def load_classifier(params: Params, device: torch.device) -> SmallCNN:
-    if not CLASSIFIER.exists():
-        raise FileNotFoundError(
-            f"{CLASSIFIER} is missing; train it with `dvc repro s5_classifier` first"
-        )
+def load_classifier(params: Params) -> tuple[SmallCNN, str]:
+    """The digit classifier stage `s5_classifier` wrote, checked against its recorded digest,
+    on the CPU; and that digest."""
+    state, checksum = saved_weights.load(CLASSIFIER, stage="s5_classifier")
     model = _classifier(params)
-    model.load_state_dict(torch.load(CLASSIFIER, weights_only=True))
-    return model.to(device).eval()
+    model.load_state_dict(state)
+    return model.eval(), checksum
 
 
 # 5.1 VAE with and without KL, GAN ----------------------------------------------------------------
@@ -194,6 +193,8 @@ def train_generative(params: Params, name: str, *, dry_run: bool = False) -> dic
         cfg = cfg.model_copy(update={"generated": generated, "is_splits": 2})
     targets = {split: TensorSplit(d.x, d.x) for split, d in digits.items()}
     side = params.s4.image_size
+    # Checked before any training, though the scores need it only once a seed has trained.
+    _, classifier_checksum = load_classifier(params)
 
     def latents(seed: int) -> torch.Tensor:
         return torch.randn(
@@ -207,8 +208,9 @@ def train_generative(params: Params, name: str, *, dry_run: bool = False) -> dic
 
     @functools.cache
     def classifier(device: torch.device) -> SmallCNN:
-        # Read once per seed's process, not at every epoch's score.
-        return load_classifier(params, device)
+        # Read once per seed's process (checked again there: a SLURM job reads it on its node),
+        # not at every epoch's score.
+        return load_classifier(params)[0].to(device)
 
     @torch.no_grad()
     def validation_score(generator: nn.Module) -> float:
@@ -257,6 +259,8 @@ def train_generative(params: Params, name: str, *, dry_run: bool = False) -> dic
             "model": name,
             **spec.model_dump(),
             "s5": cfg.model_dump(exclude={"models", "colourise", "classifier", "classifier_train"}),
+            # The GAN's best epoch is picked by the classifier's score: its weights' digest.
+            "classifier": classifier_checksum,
             "data": {k: manifest[k] for k in ("dataset", "source", "counts")},
         },
         build=build,
