@@ -2,6 +2,7 @@
 (one byte flipped, truncated, missing) and its prepared data. Each stops the stage in one line
 naming the file and the stage that rebuilds it, before any training; none loads silently."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from dlrepro.config import validate
 from dlrepro.experiments import s5_generative
 from dlrepro.training import weights
 
-from .conftest import smoke_params, write_prepared
+from .conftest import REPO, smoke_params, write_prepared
 
 
 def _flip_a_byte(path: Path) -> None:
@@ -92,3 +93,31 @@ def test_missing_prepared_data_stops_the_stage_in_one_line(project, capsys):
         "error: data/prepared/s1/manifest.json is missing; re-create it with `dvc repro` "
         "(the prepare stage)"
     )
+
+
+@pytest.mark.parametrize(
+    "lock",
+    [b"", b"schema: '2.0'\nstages:\n  s1_prepare: {cmd: [dlrepro"],
+    ids=["empty", "cut-short"],
+)
+def test_a_damaged_dvc_lock_stops_dlrepro_naming_the_recovery(project, capsys, lock):
+    """DVC rewrites dvc.lock in place: killed meanwhile, it leaves the file empty and every DVC
+    command then fails with a schema error. `dlrepro` (and so `make repro`, which fetches
+    with it before `dvc repro`) says what happened and how to recover."""
+    (project / "dvc.lock").write_bytes(lock)
+    assert main(["check-params"]) == 2
+    assert _one_error_line(capsys) == (
+        f"error: dvc.lock is empty or damaged ({len(lock)} bytes; DVC was stopped while "
+        "rewriting it), so every DVC command fails: restore it with `git checkout dvc.lock`, "
+        "then `dvc repro` re-runs what ran since that commit"
+    )
+
+
+def test_the_repositorys_dvc_lock_reads_and_a_stage_under_dvc_does_not_read_it(
+    project, monkeypatch
+):
+    shutil.copy(REPO / "dvc.lock", project / "dvc.lock")
+    assert main(["check-params"]) == 0
+    (project / "dvc.lock").write_bytes(b"")
+    monkeypatch.setenv("DVC_STAGE", "check_params")  # DVC read it to start the stage
+    assert main(["check-params"]) == 0

@@ -16,8 +16,11 @@ dlrepro plots-template               .dvc/plots/offline.html from the vendored V
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+import yaml
 
 # Nothing here may import numpy or torch: the numeric contract must be in the environment
 # before either loads (numerics.py), and it comes from params.yaml, read in `main`.
@@ -49,6 +52,30 @@ PARAMS_CHECKED = Path("results/check_params.json")
 """What the `check_params` stage writes for a valid params.yaml. Every other stage depends on it,
 so an invalid value stops DVC before it removes any stage's outputs; and it is the same for every
 valid params.yaml, so a valid change re-runs only the stages whose params it touches."""
+
+
+LOCK = Path("dvc.lock")
+
+
+def lock_problem() -> str | None:
+    """Why dvc.lock cannot be read (DVC rewrites it in place, so a kill while it writes leaves
+    it empty or cut short, and then every DVC command fails with a schema error), with the
+    recovery; None when it reads or does not exist. Not checked inside a stage DVC runs
+    ($DVC_STAGE is set): DVC has just read the file, and it writes it only between stages."""
+    if os.environ.get("DVC_STAGE") or not LOCK.exists():
+        return None
+    try:
+        # libyaml's loader: the whole file in about a tenth of the pure-Python loader's time
+        lock = yaml.load(LOCK.read_bytes(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        lock = None
+    if isinstance(lock, dict):
+        return None
+    return (
+        f"{LOCK} is empty or damaged ({LOCK.stat().st_size} bytes; DVC was stopped while "
+        f"rewriting it), so every DVC command fails: restore it with `git checkout {LOCK}`, "
+        "then `dvc repro` re-runs what ran since that commit"
+    )
 
 
 def _check(params: Params, args: argparse.Namespace) -> None:
@@ -186,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     ).set_defaults(run=_plots_template)
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv  # to relaunch under torchrun
+    problem = lock_problem()
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         params = load_params(args.params)
         numerics.apply(params.compute.cpu_isa)
