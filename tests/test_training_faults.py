@@ -3,21 +3,32 @@ killed, a write that fails. Each ends in a correct result or one clear line, nev
 wrong result."""
 
 import errno
+import json
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import yaml
 
-from dlrepro import cli
+from dlrepro import cli, results
 from dlrepro.config import ComputeConfig, TrainConfig, validate
-from dlrepro.failures import file_system_failure
+from dlrepro.failures import StageFailure, file_system_failure
 from dlrepro.models.cnn import SmallCNN
 from dlrepro.training import compute, seeds
 from dlrepro.training.compute import WorkerDiedError
-from dlrepro.training.seeds import Condition, Measured, resume_key, run_condition, train_over_seeds
+from dlrepro.training.seeds import (
+    Condition,
+    Measured,
+    resume_key,
+    run_condition,
+    train_over_seeds,
+    write_results,
+)
 
 from .conftest import separable_split, smoke_params
 
@@ -177,6 +188,106 @@ def test_a_failed_write_leaves_the_previous_result_set_intact(project, monkeypat
     assert file_system_failure(failed.value) == (
         "disk full while writing results/s1/c; free space and re-run"
     )
+
+
+OLD_HISTORY = pd.DataFrame({"seed": [0, 0, 1], "epoch": [1, 2, 1], "val_acc": [0.5, 0.6, 0.4]})
+NEW_HISTORY = pd.DataFrame({"seed": [0, 1], "epoch": [1, 1], "val_acc": [0.7, 0.8]})
+OLD_RUNS, NEW_RUNS = [{"seed": 0, "acc": 0.5}, {"seed": 1, "acc": 0.4}], [{"seed": 0, "acc": 0.9}]
+
+
+def _result_files(out) -> dict[str, bytes] | None:
+    return {path.name: path.read_bytes() for path in out.iterdir()} if out.exists() else None
+
+
+MUTATIONS = {"os.rename", "os.remove", "os.rmdir", "os.mkdir", "os.link", "shutil.rmtree"}
+"""Audit events of the file-system changes a result set's writing makes (os.replace raises
+os.rename's); with the writes of files, the moments a kill could fall between."""
+
+
+def _write_new_set_killed_at_step(out, step: int) -> bool:
+    """Write the new set in a forked process that SIGKILLs itself just before its `step`-th
+    change to the file system; True when it finished before that step."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        steps = 0
+
+        def count(*args) -> None:
+            nonlocal steps
+            steps += 1
+            if steps == step:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        def on_event(event: str, args: tuple) -> None:
+            writes = event == "open" and isinstance(args[1], str) and set(args[1]) & set("wax+")
+            if event in MUTATIONS or writes:
+                count()
+
+        sys.addaudithook(on_event)
+        exchange = getattr(results, "_exchange", None)
+        if exchange is not None:  # a foreign function, which raises no audit event
+            results._exchange = lambda *args: (count(), exchange(*args))
+        try:
+            write_results(out, NEW_HISTORY, NEW_RUNS, ["acc"])
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_kill_at_any_step_of_replacing_a_result_set_leaves_the_old_set_or_the_new(project):
+    out = project / "results" / "t" / "c"
+    write_results(out, NEW_HISTORY, NEW_RUNS, ["acc"])
+    new = _result_files(out)
+    for step in range(1, 200):
+        write_results(out, OLD_HISTORY, OLD_RUNS, ["acc"])  # after the last kill's leftovers
+        old = _result_files(out)
+        finished = _write_new_set_killed_at_step(out, step)
+        assert _result_files(out) in (old, new), f"a mixed set after a kill at step {step}"
+        if finished:
+            break
+    assert step > 10 and _result_files(out) == new
+    assert sorted(path.name for path in out.parent.iterdir()) == ["c"]
+
+
+@pytest.fixture
+def immutable(tmp_path):
+    """`immutable(path)` makes a file immutable (chattr +i: not even root may replace or
+    remove it), undone after the test; skips where chattr cannot (not root, or a file system
+    without the flag)."""
+    marked = []
+
+    def mark(path) -> None:
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+            pytest.skip("chattr +i needs root and a file system with the immutable flag")
+        marked.append(path)
+
+    yield mark
+    subprocess.run(["chattr", "-R", "-i", str(tmp_path)], capture_output=True)
+
+
+def test_a_result_file_that_cannot_be_replaced_leaves_a_whole_set(project, immutable, capsys):
+    """An immutable metrics.json: replacing file by file left the new files beside it, and the
+    error named the staging copy; the folders' exchange never touches it."""
+    out = project / "results" / "t" / "c"
+    write_results(out, OLD_HISTORY, OLD_RUNS, ["acc"])
+    immutable(out / "metrics.json")
+    write_results(out, NEW_HISTORY, NEW_RUNS, ["acc"])
+    assert json.loads((out / "metrics.json").read_text())["acc"]["mean"] == 0.9
+    assert _result_files(out).keys() == {
+        "history.csv",
+        "history_seeds.csv",
+        "runs.csv",
+        "metrics.json",
+    }
+    # The old set, moved aside, cannot be removed while its metrics.json is immutable: the
+    # next run says so, naming the folder to remove.
+    with pytest.raises(StageFailure) as failed:
+        write_results(Path("results/t/c"), OLD_HISTORY, OLD_RUNS, ["acc"])
+    assert str(failed.value) == (
+        "cannot remove results/t/.c.writing, which an earlier run of this stage left (Operation "
+        "not permitted); remove it and re-run"
+    )
+    assert json.loads((out / "metrics.json").read_text())["acc"]["mean"] == 0.9
 
 
 def _fails_with(error):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import json
 import os
 import shutil
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from dlrepro.failures import writing
+from dlrepro.failures import StageFailure, writing
 from dlrepro.paths import RESULTS
 
 if TYPE_CHECKING:
@@ -32,27 +34,75 @@ def summarise_runs(runs: pd.DataFrame, columns: list[str]) -> dict[str, dict[str
 
 
 STAGING = ".writing"
-"""The folder inside a results folder where `result_set` writes before anything is replaced."""
+"""Suffix of the hidden folder beside a results folder where `result_set` writes first."""
 
 
 @contextlib.contextmanager
 def result_set(out: Path) -> Iterator[Path]:
-    """A folder to write a set of result files into. Once all are written they replace their
-    namesakes in `out` (metrics.json last: its presence means the stage completed); a failure
-    while writing leaves `out` as it was, never new files beside old ones."""
-    if out.name == STAGING:  # a set within a set: the outer one replaces them all at once
+    """A folder to write a set of result files into. Once all are written it takes the place of
+    `out` in one atomic exchange of the two folders (files of `out` the set does not rewrite
+    are kept), so a failure or a kill at any moment leaves the old set or the new one, never
+    new files beside old ones."""
+    if out.name.endswith(STAGING):  # a set within a set: the outer one replaces them all
         yield out
         return
-    staging = out / STAGING
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        with writing(out):
-            staging.mkdir(parents=True)
+    staging = out.with_name(f".{out.name}{STAGING}")
+    with writing(out):
+        if staging.exists():  # left by a killed run: the old set or an unfinished new one
+            try:
+                shutil.rmtree(staging)
+            except OSError as error:
+                raise StageFailure(
+                    f"cannot remove {staging}, which an earlier run of this stage left "
+                    f"({error.strerror}); remove it and re-run"
+                ) from None
+        staging.mkdir(parents=True)
+        try:
             yield staging
-            for path in sorted(staging.iterdir(), key=lambda path: path.name == "metrics.json"):
-                os.replace(path, out / path.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            if out.exists():
+                _keep_others(out, staging)
+                _exchange(staging, out)
+            else:
+                staging.rename(out)
+        finally:
+            # the old set after an exchange, else the unfinished new one; what cannot be
+            # removed now (an immutable file) the next run reports
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _keep_others(out: Path, staging: Path) -> None:
+    """Hard links in `staging` to what `out` holds and the new set does not (another writer's
+    files, such as text generation's samples): the exchange keeps them."""
+    for entry in out.iterdir():
+        if (staging / entry.name).exists():
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, staging / entry.name, copy_function=os.link)
+        else:
+            os.link(entry, staging / entry.name)
+
+
+RENAME_EXCHANGE = 2
+AT_FDCWD = -100
+
+
+def _exchange(new: Path, out: Path) -> None:
+    """Swap folders `new` and `out` in one step: Linux's renameat2(RENAME_EXCHANGE), which the
+    standard library does not wrap. Where the system or file system lacks it, two renames: a
+    kill between them leaves `out` missing, both sets complete, and still never a mixed one."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        if renameat2(AT_FDCWD, os.fsencode(new), AT_FDCWD, os.fsencode(out), RENAME_EXCHANGE) == 0:
+            return
+        error = ctypes.get_errno()
+        if error not in (errno.EINVAL, errno.ENOSYS):  # EINVAL: the file system cannot
+            raise OSError(error, os.strerror(error), str(out))
+    old = out.with_name(f".{out.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    out.rename(old)
+    new.rename(out)
+    old.rename(new)  # removed with what is left of the new set's folder
 
 
 def write_run_results(out: Path, runs: list[dict], metrics: list[str], **info) -> dict:

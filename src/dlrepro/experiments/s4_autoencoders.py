@@ -36,9 +36,7 @@ from dlrepro.paths import PAPER, RESULTS
 from dlrepro.results import (
     architecture_figure,
     image_rows,
-    result_set,
     save_figure,
-    write_run_results,
 )
 from dlrepro.tracking import log_figures
 from dlrepro.training.loop import FitResult
@@ -48,7 +46,7 @@ from dlrepro.training.seeds import (
     Measured,
     dry_run_data,
     run_condition,
-    write_histories,
+    write_results,
 )
 
 SECTION = "s4"
@@ -166,9 +164,8 @@ def train_autoencoder(params: Params, name: str, *, dry_run: bool = False) -> di
         if dry_run:
             print(f"dry run of {SECTION}/{condition_name} passed: PCA fitted, nothing written")
             return None
-        with result_set(RESULTS_DIR / condition_name) as out:
-            write_histories(out, history)
-            summary = write_run_results(out, runs, [*CODE_METRICS, "explained_variance"], **info)
+        metrics = [*CODE_METRICS, "explained_variance"]
+        summary = write_results(RESULTS_DIR / condition_name, history, runs, metrics, **info)
         _write_code_figures(params, kind, name, digits["test"].x[index], shown_recon, None)
         return summary
 

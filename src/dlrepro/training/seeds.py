@@ -296,8 +296,19 @@ def run_condition(
     if dry_run:
         print(f"dry run of {c.section}/{c.name} passed: params valid, data loaded, a step trained")
         return None, seed_runs.kept
-    with result_set(RESULTS / c.section / c.name) as out:
-        write_histories(out, seed_runs.history)
-        summary = write_run_results(out, seed_runs.runs, metrics, **info)
+    summary = write_results(
+        RESULTS / c.section / c.name, seed_runs.history, seed_runs.runs, metrics, **info
+    )
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return summary, seed_runs.kept
+
+
+def write_results(
+    out: Path, history: pd.DataFrame, runs: list[dict], metrics: list[str], **info
+) -> dict:
+    """A train stage's results in `out`: histories, runs.csv and metrics.json (the mean and
+    std of `metrics` over the seeds, with `info`), replacing the previous set whole
+    (`result_set`). Returns the summary."""
+    with result_set(out) as staging:
+        write_histories(staging, history)
+        return write_run_results(staging, runs, metrics, **info)
