@@ -159,7 +159,7 @@ def _finished_trials(study) -> list[tuple]:
     return [(t.state, t.params, t.value) for t in tuning._finished(study)]
 
 
-def test_killed_study_resumes_to_the_uninterrupted_result(tmp_path):
+def test_killed_study_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
     # Two real kills, in TPE's random phase and in its model phase, each leaving a RUNNING
     # trial; forked before this process opens any database.
     killed = _tune_config(tmp_path, "killed")
@@ -183,6 +183,26 @@ def test_killed_study_resumes_to_the_uninterrupted_result(tmp_path):
     states = [t.state for t in resumed.trials]
     assert states.count(optuna.trial.TrialState.FAIL) == 2  # the killed trials, run again
     assert optuna.trial.TrialState.PRUNED in states
+
+    # ... and writes the same bytes: the failed trials and their numbers are not results
+    written = {}
+    for name, study in (("resumed", resumed), ("uninterrupted", uninterrupted)):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        tuning._write_results("resume", study)
+        written[name] = {
+            path.relative_to(tmp_path / name): path.read_bytes()
+            for path in sorted((tmp_path / name).rglob("*"))
+            if path.is_file()
+        }
+    assert written["resumed"] == written["uninterrupted"]
+    assert sorted(map(str, written["resumed"])) == [
+        "paper/figures/tune/resume/history.png",
+        "paper/figures/tune/resume/importance.png",
+        "results/tune/resume/best_params.json",
+        "results/tune/resume/metrics.json",
+        "results/tune/resume/trials.csv",
+    ]
 
 
 def test_corrupt_database_fails_in_one_line(project):

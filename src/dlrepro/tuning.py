@@ -47,7 +47,7 @@ from dlrepro.config import (
 )
 from dlrepro.failures import first_line
 from dlrepro.paths import PAPER, RESULTS
-from dlrepro.results import read_json, save_figure, subplots, write_json
+from dlrepro.results import read_json, result_set, save_figure, subplots, write_json
 from dlrepro.sections import SECTIONS
 from dlrepro.tracking import PROJECT, Run
 
@@ -352,31 +352,45 @@ def _first(space: dict[str, FloatRange | Choice]) -> dict[str, Any]:
     }
 
 
+def finished_study(study):
+    """The study's finished (complete and pruned) trials, numbered 0, 1, ... in the order they
+    were run, in a study of their own in memory: what the results report. The trials left out
+    are the failed ones, which only a killed process leaves (an error in a trial stops the
+    stage, `catch=()`) and which run again under a new number; an uninterrupted study has none.
+    So a resumed study writes the bytes an uninterrupted one does, whose numbers are these."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    finished = optuna.create_study(study_name=study.study_name, direction="maximize")
+    finished.add_trials(sorted(_finished(study), key=lambda trial: trial.number))
+    return finished
+
+
 def _write_results(name: str, study) -> dict:
     from optuna.trial import TrialState
 
-    out = RESULTS_DIR / name
-    out.mkdir(parents=True, exist_ok=True)
-    # No durations: wall times are not results (they change on every run).
-    trials = study.trials_dataframe(attrs=("number", "value", "state", "params"))
-    trials.to_csv(out / "trials.csv", index=False)
-    if not _complete(study):
+    finished = finished_study(study)
+    if not _complete(finished):
         raise TuningError(f"study {study.study_name} has no completed trial; raise n_trials")
-    best = study.best_trial
-    write_json(best_params_path(name), best.params)
+    best = finished.best_trial
     counts = {
-        state.name.lower(): len(study.get_trials(deepcopy=False, states=(state,)))
-        for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        state.name.lower(): len(finished.get_trials(deepcopy=False, states=(state,)))
+        for state in (TrialState.COMPLETE, TrialState.PRUNED)
     }
     summary = {
         "study": study.study_name,
         "best_value": round(best.value, 6),
         "best_trial": best.number,
-        "n_trials": len(study.trials),
+        "n_trials": len(finished.trials),
         **{f"n_{state}": n for state, n in counts.items()},
     }
-    write_json(out / "metrics.json", summary)
-    _plots(name, study)
+    with result_set(RESULTS_DIR / name) as out:
+        # No durations: wall times are not results (they change on every run).
+        trials = finished.trials_dataframe(attrs=("number", "value", "state", "params"))
+        trials.to_csv(out / "trials.csv", index=False)
+        write_json(out / best_params_path(name).name, best.params)
+        write_json(out / "metrics.json", summary)
+    _plots(name, finished)
     print(
         f"tune {name}: {summary['n_trials']} trials ({counts['pruned']} pruned), best val acc "
         f"{best.value:.4f} with {best.params}"
