@@ -15,7 +15,6 @@ from dlrepro.experiments import s2_cnn_regimes as s2
 from dlrepro.training.distributed import Shard
 
 from .conftest import smoke_params
-from .test_s2 import s2_project  # noqa: F401 (fixture)
 
 REGIME = "vgg16_finetune"  # every layer trains: the gradients of both ranks are averaged
 
@@ -31,7 +30,7 @@ def _raw(processes: int) -> dict:
     return raw
 
 
-def test_two_gloo_processes_match_one_process(s2_project):  # noqa: F811
+def test_two_gloo_processes_match_one_process(s2_project):
     s2.train_regime(validate(_raw(1)), REGIME)
     single = _history(s2_project)
     single_metrics = json.loads((s2_project / "results/s2" / REGIME / "metrics.json").read_text())
