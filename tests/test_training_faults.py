@@ -196,7 +196,10 @@ OLD_RUNS, NEW_RUNS = [{"seed": 0, "acc": 0.5}, {"seed": 1, "acc": 0.4}], [{"seed
 
 
 def _result_files(out) -> dict[str, bytes] | None:
-    return {path.name: path.read_bytes() for path in out.iterdir()} if out.exists() else None
+    """The files of `out`, what readers read (None where it is missing)."""
+    if not out.exists():
+        return None
+    return {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()}
 
 
 MUTATIONS = {"os.rename", "os.remove", "os.rmdir", "os.mkdir", "os.link", "shutil.rmtree"}
