@@ -163,7 +163,7 @@ class SlurmConfig(_Strict):
     signals it 90 s before) and its seed resumes from its last epoch's checkpoint."""
     mem_gb: PositiveFloat = 8
     """Memory of one seed's job."""
-    gpus_per_job: Annotated[int, Field(ge=0)] = 0
+    gpus_per_job: Annotated[Int, Field(ge=0)] = 0
     """GPUs of one seed's job. They are used only when the stage itself resolved `device` to
     a GPU (a stage's seeds train on the device its own process chose)."""
     setup: list[str] = []
