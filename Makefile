@@ -22,8 +22,8 @@ help:
 
 venv: $(STAMP)
 
-# A bare `dvc repro` before fetching stops at its first stage, raw_data (which checks data/raw),
-# saying to run `make data`; installing says so first.
+# DVC checks data/raw (data.dvc) before any stage runs, so a bare `dvc repro` before fetching
+# stops with DVC's own "missing data 'source': data/raw" and no hint: installing gives it.
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt

@@ -76,9 +76,7 @@ def only_toy(tmp_path, monkeypatch) -> Iterator[Path]:
                                        "says": "wide beats narrow"}]}}  # fmt: skip
     (tmp_path / "paper" / "report_values.yaml").write_text(yaml.safe_dump(register))
     (tmp_path / "paper" / "index.qmd").write_text("{{< var toy.runs >}} {{< var toy.claims >}}\n")
-    (tmp_path / "dvc.lock").write_text(
-        "stages:\n  raw_data:\n    outs:\n    - md5: 0123abcd.dir\n      nfiles: 1\n"
-    )
+    (tmp_path / "data.dvc").write_text("outs:\n- md5: 0123abcd.dir\n  nfiles: 1\n")
     monkeypatch.setattr(paper_assets, "_stages", lambda root: [])  # no DVC project here
     yield tmp_path
     SECTIONS.clear()

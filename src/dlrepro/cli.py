@@ -2,7 +2,6 @@
 
 dlrepro check-params                 validate params.yaml for the selected profile
 dlrepro fetch                        put the raw data the profile needs under data/raw
-dlrepro verify-raw                   check all of data/raw against the published checksums
 dlrepro SECTION ACTION [--OPTION NAME] [--dry-run]
                                      a section's stage (sections.py: s1 ... s6, tune)
 dlrepro claims                       check every claim of the report on the current outputs
@@ -47,14 +46,6 @@ def _fetch(params: Params, args: argparse.Namespace) -> None:
 
     for name in args.dataset or needed_datasets(params):
         fetch(name, params.data.source, Path(params.data.raw_dir))
-
-
-def _verify_raw(params: Params, args: argparse.Namespace) -> None:
-    from dlrepro.data.sources import verify_fetched
-
-    raw_dir = Path(params.data.raw_dir)
-    names = verify_fetched(raw_dir)
-    print(f"{raw_dir}: {', '.join(names)} match their published checksums")
 
 
 PARAMS_CHECKED = Path("results/check_params.json")
@@ -198,9 +189,6 @@ def main(argv: list[str] | None = None) -> int:
     fetch = commands.add_parser("fetch", help="fetch raw datasets into data/raw")
     fetch.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
     fetch.set_defaults(run=_fetch)
-    commands.add_parser(
-        "verify-raw", help="check every raw dataset against its published checksums"
-    ).set_defaults(run=_verify_raw)
     _add_sections(commands)
     commands.add_parser(
         "claims", help="check the report's claims on the current outputs"

@@ -90,7 +90,7 @@ class DataConfig(_Strict):
     """`offline`: data shipped inside registry packages (no dataset host needed);
     `download`: the dataset's own host, checksum-verified."""
     raw_dir: str = "data/raw"
-    """Folder that stage raw_data checks and DVC tracks."""
+    """Folder tracked by data.dvc."""
 
 
 class TrainConfig(_Strict):

@@ -705,15 +705,12 @@ def provenance(params: Params) -> list[str]:
     # Outputs change while the pipeline runs; what matters is whether its code and config were
     # the committed ones.
     edited = _git("status", "--porcelain", "--", *CODE_AND_CONFIG)
-    data = yaml.safe_load(Path("dvc.lock").read_text())["stages"]["raw_data"]["outs"][0]
+    data = yaml.safe_load(Path("data.dvc").read_text())["outs"][0]
     rows = [
         # Results are committed after they are made, so this is their commit's parent.
         ("code (`git describe` when written)", commit or "no commit"),
         ("code and config as committed", "no: edited, not committed" if edited else "yes"),
-        (
-            "raw data (md5 of stage `raw_data`'s data/raw)",
-            f"{data['md5']} ({data['nfiles']} files)",
-        ),
+        ("raw data (`data.dvc` md5)", f"{data['md5']} ({data['nfiles']} files)"),
         ("profile", params.profile),
         ("params digest (sha256 of the resolved params)", digest(params.model_dump(mode="json"))),
         ("seeds per section (0 to n - 1)", ", ".join(f"{k}: {n}" for k, n in params.seeds)),

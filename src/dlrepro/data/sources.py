@@ -127,8 +127,7 @@ def fetch(name: str, source: str, raw_dir: Path) -> Path:
         for file_name, expected in spec.checksums[source].items():
             verify_checksum(partial / file_name, expected)
     except BaseException:
-        # data/raw is DVC-tracked (stage raw_data): a failed or interrupted fetch leaves nothing
-        # there.
+        # data/raw is DVC-tracked (data.dvc): a failed or interrupted fetch leaves nothing there.
         shutil.rmtree(partial, ignore_errors=True)
         raise
     record = {
@@ -143,24 +142,6 @@ def fetch(name: str, source: str, raw_dir: Path) -> Path:
     partial.rename(dest)
     print(f"{name}: fetched from its {source} source into {dest}, checksums verified")
     return dest
-
-
-def verify_fetched(raw_dir: Path) -> list[str]:
-    """Check every dataset under `raw_dir` against its source's published checksums (all of
-    them, not only what the profile reads: DVC records the whole folder); returns their names.
-    Anything there that `fetch` did not write fails too: it has no checksum to be checked by."""
-    if not raw_dir.is_dir():
-        raise ChecksumError(f"{raw_dir} is missing; {REFETCH_HINT}")
-    known = {*DATASET_MODULES, *_LOADED}
-    names = sorted(entry.name for entry in raw_dir.iterdir())
-    for name in names:
-        if name not in known:
-            raise ChecksumError(
-                f"{raw_dir / name} is not a dataset `dlrepro fetch` writes (an interrupted fetch "
-                f"leaves .<name>.partial), so nothing can check it; remove it"
-            )
-        verify_raw(raw_dir, name)
-    return names
 
 
 def read_source(dest: Path) -> str | None:
