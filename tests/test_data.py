@@ -114,6 +114,7 @@ def test_corrupt_raw_file_fails_its_checksum_naming_file_and_fix(tmp_path, tiny_
         )
     assert "train-labels-idx1-ubyte.gz" in str(error.value)
     assert "make data" in str(error.value)
+    assert "git checkout data.dvc" in str(error.value)  # what `dvc repro` recorded by then
     assert not (tmp_path / "prepared").exists()
     fetch("tiny", "offline", raw)  # a fetch repairs it
     verify_raw(raw, "tiny")

@@ -173,5 +173,13 @@ def verify_raw(raw_dir: Path, name: str) -> dict:
             f"{dest}/{SOURCE_FILE} names an unknown source {source!r}; {REFETCH_HINT}"
         )
     for file_name, expected in spec.checksums[source].items():
-        verify_checksum(dest / file_name, expected)
+        verify_checksum(dest / file_name, expected, RECORDED_HINT)
     return _source_record(dest)
+
+
+RECORDED_HINT = (
+    f"{REFETCH_HINT}. A `dvc repro` that got here has recorded the damaged data in data.dvc "
+    "(DVC records a changed data source before any stage can check it): restore it with "
+    "`git checkout data.dvc` first; the prepared data it removed come back from DVC's cache"
+)
+"""What a prepare stage's check of data/raw adds to the fix (issue 34's sixth fault)."""
