@@ -340,3 +340,28 @@ def test_cli_prints_a_loss_that_diverged_in_a_seed_worker_as_one_line(project, c
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("error: s1/baseline/seed0: loss is ")
     assert line.endswith("No metrics were written for this run.")
+
+
+def test_two_processes_writing_one_result_set_take_turns(project):
+    """Optuna workers sharing a study both write its result set: each removed the staging
+    folder the other was writing into ("Cannot save file into a non-existent directory")."""
+    out = project / "results" / "t" / "c"
+    write_results(out, NEW_HISTORY, NEW_RUNS, ["acc"])
+    new = _result_files(out)
+    write_results(out, OLD_HISTORY, OLD_RUNS, ["acc"])
+    old = _result_files(out)
+    writers = []
+    for history, runs in ((OLD_HISTORY, OLD_RUNS), (NEW_HISTORY, NEW_RUNS)):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                for _ in range(40):
+                    write_results(out, history, runs, ["acc"])
+                code = 0
+            finally:
+                os._exit(code)
+        writers.append(pid)
+    assert all(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 for pid in writers)
+    assert _result_files(out) in (old, new)
+    assert sorted(path.name for path in out.parent.iterdir()) == ["c"]

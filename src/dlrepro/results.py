@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
 import json
 import os
 import shutil
@@ -47,7 +48,8 @@ def result_set(out: Path) -> Iterator[Path]:
         yield out
         return
     staging = out.with_name(f".{out.name}{STAGING}")
-    with writing(out):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with writing(out), _writers_take_turns(out.parent):
         if staging.exists():  # left by a killed run: the old set or an unfinished new one
             try:
                 shutil.rmtree(staging)
@@ -68,6 +70,19 @@ def result_set(out: Path) -> Iterator[Path]:
             # the old set after an exchange, else the unfinished new one; what cannot be
             # removed now (an immutable file) the next run reports
             shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _writers_take_turns(folder: Path) -> Iterator[None]:
+    """An exclusive lock on `folder` while one process writes a set into it: writers of one set
+    (Optuna workers sharing a study) share its staging folder, which each would otherwise
+    remove under the other. A lock on the folder itself leaves no lock file among results."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock, also when the process is killed
 
 
 def _keep_others(out: Path, staging: Path) -> None:
