@@ -4,7 +4,9 @@ second clone reproduces them from there without running them.
 
 DVC keeps a run-cache only for stages whose outputs are all DVC-cached (data preparation here);
 a training stage's results are committed to git (`cache: false`), so a clone that has the
-commit has them. Slow (about a minute, run by `.ci/run`): the first clone runs three stages."""
+commit has them, and the weights a later stage reads (Section 2's bases, Section 5's
+classifier) are DVC-cached, so `dvc pull` brings them. Slow (about a minute and a half, run by
+`.ci/run`): the first clone runs five stages."""
 
 import pytest
 
@@ -45,3 +47,18 @@ def test_a_second_clone_reproduces_stages_from_the_remote_without_running_them(t
     log = repo_commands(third)("dvc", "repro", "--pull", "s1_train@baseline")
     assert "Running stage" not in log
     assert all((third / f).read_bytes() == (first / f).read_bytes() for f in files)
+
+    # Weights are DVC-cached, not in git: the commit has their checksums and dvc.lock, the
+    # remote their bytes, and a clone pulls them instead of retraining.
+    weights = "models/s5/digit_classifier.pt"
+    assert "Running stage 's5_classifier'" in run("dvc", "repro", "s5_classifier")
+    run("git", "add", "-A")
+    run("git", "commit", "-qm", "s5_classifier")
+    assert weights not in run("git", "ls-files", "models/s5").splitlines()
+    run("dvc", "push")
+    fourth = tmp_path / "fourth"
+    run("git", "clone", "-q", str(first), str(fourth))
+    assert not (fourth / weights).exists()
+    log = repo_commands(fourth)("dvc", "repro", "--pull", "s5_classifier")
+    assert "Running stage" not in log
+    assert (fourth / weights).read_bytes() == (first / weights).read_bytes()
