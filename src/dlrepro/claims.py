@@ -526,7 +526,7 @@ def converged(runs: dict[str, pd.DataFrame], cap: int) -> list[Regime]:
         stopped = epochs < cap
         checked = (
             f"`{name}` stopped early, before the cap of {cap} epochs, in {int(stopped.sum())} "
-            f"of {len(run)} seeds (epochs {epochs.tolist()}; converged: all but "
+            f"of {len(run)} seeds (epochs {epochs.tolist()}; convergence needs all but "
             f"{UNCAPPED_BUT} at most)"
         )
         checks.append(regime(f"`{name}` converges", checked, _all_but(stopped), [name]))
@@ -642,7 +642,7 @@ def source_base(arch: str, base: dict, floor: float, on_base: list[str]) -> Regi
         f"{arch} bases reached source-task test accuracy {floor:g} and stopped early, before "
         f"the cap of {cap} epochs, in {int(learned.sum())} of {len(seeds)} seeds (accuracies "
         f"{', '.join(f'{acc:.3f}' for acc in seeds['source_test_acc'])}; epochs "
-        f"{seeds['epochs'].astype(int).tolist()}; pretrained: all but {UNCAPPED_BUT} at most)"
+        f"{seeds['epochs'].astype(int).tolist()}; pretraining needs all but {UNCAPPED_BUT} at most)"
     )
     return regime(f"the {arch} bases are pretrained", checked, _all_but(learned), on_base)
 
