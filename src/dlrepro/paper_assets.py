@@ -26,6 +26,7 @@ from dlrepro.config import ArchConfig, Params, digest
 from dlrepro.paths import PAPER, RESULTS
 from dlrepro.results import load_metrics, read_json
 from dlrepro.sections import SECTIONS, resolve
+from dlrepro.tuning import setting_name
 
 GENERATED = PAPER / "generated"
 VARIABLES = PAPER / "_variables.yml"
@@ -256,11 +257,12 @@ def images_per_epoch(rows: list[dict]) -> str:
 
 
 def _fmt_params(best: dict) -> str:
-    """`{"s1.train.lr": 0.00312}` -> `lr 0.0031`, the way the paper names a setting."""
+    """`{"s1.train.lr": 0.00312}` -> `learning rate 0.0031`, the way the paper names a
+    setting."""
     return ", ".join(
-        f"{key.rsplit('.', 1)[-1]} {value:.2g}"
+        f"{setting_name(key)} {value:.2g}"
         if isinstance(value, float)
-        else f"{key.rsplit('.', 1)[-1]} {value}"
+        else f"{setting_name(key)} {value}"
         for key, value in best.items()
     )
 

@@ -398,6 +398,22 @@ def _write_results(name: str, study) -> dict:
     return summary
 
 
+SETTING_NAMES = {
+    "lr": "learning rate",
+    "batch_size": "batch size",
+    "warmup_epochs": "warm-up epochs",
+    "init_scheme": "weight initialisation",
+    "batch_norm": "batch normalisation",
+}
+"""How the paper names a tuned setting, by the last part of its params key."""
+
+
+def setting_name(key: str) -> str:
+    """`s2.regimes.vgg16_scratch.init_scheme` -> `weight initialisation`."""
+    last = key.rsplit(".", 1)[-1]
+    return SETTING_NAMES.get(last, last)
+
+
 def _plots(name: str, study) -> None:
     import matplotlib
 
@@ -408,15 +424,31 @@ def _plots(name: str, study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
         ax = plot_optimization_history(study)
+        _retitle(ax, "Validation accuracy of each completed trial (pruned ones left out)")
+        ax.set_ylabel("validation accuracy")
+        ax.legend(ax.get_legend_handles_labels()[0], ["trial", "best so far"])
         save_figure(ax.figure, FIGURES_DIR / name / "history.png")
         if len(_complete(study)) >= 2:
             ax = plot_param_importances(study)
+            _retitle(ax, "Importance of each tuned setting (fANOVA)")
+            ax.set_yticks(
+                ax.get_yticks(), [setting_name(t.get_text()) for t in ax.get_yticklabels()]
+            )
+            ax.set_ylabel("")
+            ax.get_legend().remove()
         else:  # importance needs two finished trials; say so rather than leave the figure out
             _, axes = subplots(1, width=6, height=2)
             ax = axes[0]
             ax.text(0.5, 0.5, "fewer than 2 completed trials", ha="center", va="center")
             ax.set_axis_off()
         save_figure(ax.figure, FIGURES_DIR / name / "importance.png")
+
+
+def _retitle(ax, title: str) -> None:
+    """Optuna's plots title themselves in any of the three places; one title, on the left."""
+    for loc in ("center", "right"):
+        ax.set_title("", loc=loc)
+    ax.set_title(title, loc="left")
 
 
 def best_params_path(name: str) -> Path:
