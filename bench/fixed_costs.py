@@ -57,16 +57,18 @@ sys.exit(main(["status", "-q"]))
 
 
 def seconds(command: list[str], repeats: int) -> float:
+    """Median wall time of `command`; one that fails (an import error, a `dvc status` that is
+    no no-op) stops the benchmark rather than time the failure."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        subprocess.run(command, cwd=ROOT, check=False, capture_output=True)
+        subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
         times.append(time.perf_counter() - start)
     return round(statistics.median(times), 2)
 
 
 def git_bytes(revision: str, paths: list[str]) -> int:
-    """Bytes of the files git tracks under `paths` at `revision` (blob sizes)."""
+    """Bytes of the weights (`.pt` files) git tracks under `paths` at `revision`."""
     listing = subprocess.run(
         ["git", "ls-tree", "-r", "-l", revision, "--", *paths],
         cwd=ROOT,
