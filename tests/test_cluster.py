@@ -283,12 +283,13 @@ def test_a_smoke_stage_on_slurm_gives_the_local_bytes_even_when_pre_empted(tmp_p
     assert "submitted as slurm jobs" in log and "s1/baseline seed 2: best_val_acc" in log
     assert not list((repo / ".dlrepro/slurm").iterdir()), "a stage that succeeded keeps no jobs"
 
-    # Long enough (about 0.15 s an epoch) to be still training when the requeue's kill lands
-    # (SLURM kills a step some 7 s after its SIGTERM, which submitit's jobs ignore).
-    _set_params(repo, "local", epochs=60)
+    # Long enough to be still training when the requeue's kill lands (SLURM kills a step some
+    # 7 s after its SIGTERM, which submitit's jobs ignore) on a fast, idle machine too: an
+    # epoch takes 0.05 s idle (60 epochs ended in 3 s, before the kill) to 0.15 s under load.
+    _set_params(repo, "local", epochs=400)
     run(*STAGE)
     uninterrupted = _results(repo)
-    _set_params(repo, "slurm", epochs=60)
+    _set_params(repo, "slurm", epochs=400)
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     log = _requeue_seed_0(repo, {**os.environ, **slurm_cluster, "PATH": path})
     assert "resuming from .dlrepro/checkpoints/s1/baseline/seed0.pt after epoch" in log, log
