@@ -1,40 +1,56 @@
-"""Fixed costs of the pipeline, before and after a change (issue 33): what every stage pays to
-start, what a no-op `dvc status` costs and where it goes, how big `dvc.lock` is, and how many
-bytes of weights each regeneration adds to git's history.
+"""Fixed costs of the pipeline, before and after a change (issue 33), in one run: what a stage
+pays to start, a smoke `dvc repro --force`, a no-op `dvc status`, the size of `dvc.lock`, the
+bytes of weights git tracks, and the two kernel fractions.
 
-    python bench/fixed_costs.py --before 2432469   # writes bench/results/fixed_costs.json
+    python bench/fixed_costs.py --before 2ac8a8e   # about 30 min; bench/results/fixed_costs.json
 
-Start-up and status are timed on this checkout (median of `--repeats` fresh processes, while
-nothing else runs); the lock and the weights are read from git at both revisions. The no-op
-status is also timed with DVC's two hot spots removed in-process (params.yaml parsed once per
-command instead of once per stage; a plain dict lookup instead of `dpath.get`'s walk of the whole
-file per key): what an upstream change to `dvc/dependency/param.py` would give.
+Each revision runs from its own scratch copy (`git archive` of the revision, this checkout's
+data/ and models/ beside it: the raw data, the prepared data and the DVC-cached weights, which a
+change that keeps the results keeps), with this venv and PYTHONPATH on the copy's src, so the
+revision is all that differs. The two copies take turns, measurement by measurement, so drift in
+the shared machine's speed hits both alike:
+- stage start-up: a training stage's dry run (`dlrepro s1 train --variant baseline --dry-run`:
+  start Python, read params, import, load the data, one two-batch epoch), median of `--repeats`;
+  and the imports alone, and whether the run imported torch._dynamo;
+- no-op `dvc status` on the embedded profile (median of `--repeats`, after one untimed run that
+  fills the copy's hash cache); at the newer revision also with DVC's two hot spots removed
+  in-process (params.yaml parsed once per command, not once per stage; a plain lookup instead of
+  `dpath.get`'s walk of the whole file per key), what an upstream change to
+  `dvc/dependency/param.py` would give;
+- smoke `dvc repro --force`: every stage on the smoke profile, wall time, once per revision;
+- `dvc.lock` and weights in git: read from git at both revisions;
+- kernel fractions: bench/kernel_efficiency.py's `fractions` on each copy's code.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
+import yaml
 from common import write_result
+from kernel_efficiency import fractions
 
 ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
 
-# Each step of a training stage's start, timed alone in a fresh interpreter.
-START_UP = {
-    "python": "pass",
-    "import torch": "import torch",
-    "import the stage (dlrepro, torch, pandas, kornia)": (
-        "import dlrepro.cli, dlrepro.experiments.s1_network_training"
-    ),
-    "+ torch._dynamo (the optimizer's first step imports it)": (
-        "import dlrepro.cli, dlrepro.experiments.s1_network_training, torch._dynamo"
-    ),
-}
+STAGE_DRY_RUN = ["s1", "train", "--variant", "baseline", "--dry-run"]
+IMPORTS = "import dlrepro.cli, dlrepro.experiments.s1_network_training"
+DYNAMO_AFTER_DRY_RUN = f"""
+import sys
+from dlrepro.cli import main
+main({STAGE_DRY_RUN!r})
+print("torch._dynamo" in sys.modules)
+"""
 
 FAST_PARAMS = """
 import copy, sys
@@ -56,15 +72,77 @@ sys.exit(main(["status", "-q"]))
 """
 
 
-def seconds(command: list[str], repeats: int) -> float:
-    """Median wall time of `command`; one that fails (an import error, a `dvc status` that is
-    no no-op) stops the benchmark rather than time the failure."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return round(statistics.median(times), 2)
+def scratch_copy(revision: str, into: Path) -> Path:
+    """`revision`'s files, this checkout's data/ and models/, and a git repository of its own."""
+    archive = subprocess.run(
+        ["git", "archive", revision], cwd=ROOT, check=True, capture_output=True
+    ).stdout
+    into.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    for folder in ("data", "models"):
+        shutil.copytree(ROOT / folder, into / folder, dirs_exist_ok=True)
+    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy"]):
+        subprocess.run(command, cwd=into, check=True, capture_output=True, env=_env(into))
+    return into
+
+
+def _env(copy: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": str(copy / "src"),
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "WANDB_MODE": "disabled",
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+    }
+
+
+def run(command: list[str], copy: Path) -> str:
+    """`command` in `copy`; one that fails (an import error, a status that is no no-op) stops
+    the benchmark rather than time the failure."""
+    done = subprocess.run(command, cwd=copy, env=_env(copy), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{command} failed in {copy}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
+    return done.stdout
+
+
+def seconds(command: list[str], copy: Path) -> float:
+    start = time.perf_counter()
+    run(command, copy)
+    return time.perf_counter() - start
+
+
+def taking_turns(commands: dict[str, list[str]], copies: dict[str, Path], repeats: int) -> dict:
+    """Median seconds of each command in each copy, the copies alternating within each repeat
+    (the order reversed every other repeat)."""
+    times = {(name, rev): [] for name in commands for rev in copies}
+    for repeat in range(repeats):
+        order = list(copies) if repeat % 2 == 0 else list(reversed(copies))
+        for name, command in commands.items():
+            for rev in order:
+                times[name, rev].append(seconds(command, copies[rev]))
+    return {
+        name: {rev: round(statistics.median(times[name, rev]), 2) for rev in copies}
+        for name in commands
+    }
+
+
+def noop_status(copy: Path) -> None:
+    out = run([str(BIN / "dvc"), "status"], copy)
+    if "up to date" not in out:
+        raise RuntimeError(f"`dvc status` in {copy} is no no-op:\n{out[:2000]}")
+
+
+def smoke_repro(copy: Path) -> float:
+    params = yaml.safe_load((copy / "params.yaml").read_text())
+    params["profile"] = "smoke"
+    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return round(seconds([str(BIN / "dvc"), "repro", "--force"], copy), 1)
 
 
 def git_bytes(revision: str, paths: list[str]) -> int:
@@ -86,28 +164,62 @@ def lock_size(revision: str) -> dict[str, int]:
     return {"bytes": len(text), "lines": text.count(b"\n")}
 
 
+def ratios(before_after: dict[str, float], before: str, after: str) -> dict:
+    return {**before_after, "after / before": round(before_after[after] / before_after[before], 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="git revision to compare with")
+    parser.add_argument("--after", default="HEAD", help="git revision (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    before, after = args.before, args.after
+    python, dvc = sys.executable, str(BIN / "dvc")
 
-    python = [sys.executable, "-c"]
-    start_up = {name: seconds([*python, code], args.repeats) for name, code in START_UP.items()}
-    dvc = str(Path(sys.executable).parent / "dvc")
-    status = {
-        "dvc status": seconds([dvc, "status", "-q"], args.repeats),
-        "dvc status, params parsed once and looked up plainly": seconds(
-            [*python, FAST_PARAMS], args.repeats
-        ),
-    }
+    with tempfile.TemporaryDirectory() as scratch:
+        copies = {rev: scratch_copy(rev, Path(scratch) / rev) for rev in (before, after)}
+        for copy in copies.values():
+            noop_status(copy)  # fills the copy's hash cache, and checks it is a no-op
+        start_up = taking_turns(
+            {
+                "stage dry run (dlrepro s1 train --variant baseline --dry-run)": [
+                    python, "-m", "dlrepro.cli", *STAGE_DRY_RUN,
+                ],
+                "imports (dlrepro, the stage, torch, pandas)": [python, "-c", IMPORTS],
+            },
+            copies,
+            args.repeats,
+        )  # fmt: skip
+        dynamo = {
+            rev: run([python, "-c", DYNAMO_AFTER_DRY_RUN], copy).split()[-1] == "True"
+            for rev, copy in copies.items()
+        }
+        status = taking_turns({"dvc status": [dvc, "status", "-q"]}, copies, args.repeats)
+        fast_status = taking_turns(
+            {"patched": [python, "-c", FAST_PARAMS]}, {after: copies[after]}, args.repeats
+        )["patched"][after]
+        kernels = {rev: fractions(source=copy) for rev, copy in copies.items()}
+        smoke = {rev: smoke_repro(copy) for rev, copy in copies.items()}
+
     weights = ["data/prepared/s2/pretrained", "models"]
     result = {
-        "start_up_s": start_up,
-        "noop_status_s": status,
-        "dvc_lock": {rev: lock_size(rev) for rev in (args.before, "HEAD")},
-        "weights_in_git_bytes": {rev: git_bytes(rev, weights) for rev in (args.before, "HEAD")},
-        "before": args.before,
+        "before": before,
+        "after": after,
+        "start_up_s": {name: ratios(t, before, after) for name, t in start_up.items()},
+        "imports_torch_dynamo": dynamo,
+        "noop_status_s": {
+            "dvc status": ratios(status["dvc status"], before, after),
+            "dvc status, params parsed once and looked up plainly (after)": fast_status,
+        },
+        "smoke_repro_force_s": ratios(smoke, before, after),
+        "dvc_lock": {rev: lock_size(rev) for rev in (before, after)},
+        "weights_in_git_bytes": {rev: git_bytes(rev, weights) for rev in (before, after)},
+        "kernel_fraction_of_fma_peak": {
+            network: ratios({rev: kernels[rev][network] for rev in kernels}, before, after)
+            for network in kernels[after]
+        },
+        "load_average_at_end": os.getloadavg(),
     }
     for name, value in result.items():
         print(f"{name}: {value}")

@@ -1,5 +1,6 @@
 """End to end: a copy of the repository runs `dvc repro` on the smoke profile, data to paper,
-then an ablation with `dvc exp run -S`.
+then an ablation with `dvc exp run -S`. Every stage command records the params keys it reads
+(`dlrepro.param_reads`), and each stage's declared params must be exactly those.
 
 Slow (about 11 minutes, run by `.ci/run` and `make test-slow`): the smoke profile trains for
 seconds, but each of its 65 stages pays about 10 s to start (importing torch and, at the first
@@ -10,16 +11,23 @@ import json
 import pytest
 
 from .conftest import copy_repo_on_smoke, needs_raw_data, repo_commands
+from .param_deps import mismatches
 
 
 @pytest.mark.slow
 @needs_raw_data
 def test_smoke_profile_reproduces_every_section_through_the_paper(tmp_path):
     repo = copy_repo_on_smoke(tmp_path / "repo")
-    run = repo_commands(repo)
+    reads = tmp_path / "param_reads"
+    run = repo_commands(repo, DLREPRO_RECORD_PARAM_READS=str(reads))
 
     run("git", "init", "-q")
     run("dvc", "repro", "--force")  # every stage, whatever the copied dvc.lock says
+    # exact params deps: no stage reads a key it does not declare (a change to it would leave
+    # a stale result) or declares one that none of its kind reads (a change would re-run it
+    # for nothing)
+    problems = mismatches(repo, reads)
+    assert not problems, "dvc.yaml's params deps differ from the reads:\n" + "\n".join(problems)
     metrics = json.loads((repo / "results/s1/baseline/metrics.json").read_text())
     assert metrics["n_seeds"] == 3 and 0 <= metrics["best_val_acc"]["mean"] <= 1
     assert (repo / "paper/figures/s1/lr_sweep.png").stat().st_size > 0

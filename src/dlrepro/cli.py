@@ -24,7 +24,7 @@ import yaml
 
 # Nothing here may import numpy or torch: the numeric contract must be in the environment
 # before either loads (numerics.py), and it comes from params.yaml, read in `main`.
-from dlrepro import numerics
+from dlrepro import numerics, param_reads
 from dlrepro.config import Params, ParamsError, load_params
 from dlrepro.sections import SECTIONS, Option, resolve
 
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
-        params = load_params(args.params)
+        params = param_reads.start(load_params(args.params))
         numerics.apply(params.compute.cpu_isa)
     except (ParamsError, numerics.ContractError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -29,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from dlrepro import param_reads
+
 PROFILES = ("smoke", "embedded", "paper", "paper_ci")
 Profile = Literal["smoke", "embedded", "paper", "paper_ci"]
 
@@ -1027,7 +1029,8 @@ def load_params(path: Path | str = "params.yaml") -> Params:
 
 def override(params: Params, values: dict[str, Any]) -> Params:
     """`params` with dotted keys replaced (`{"s1.train.lr": 0.003}`), validated again."""
-    tree = params.model_dump(mode="json")
+    with param_reads.unrecorded():
+        tree = params.model_dump(mode="json")
     for dotted, value in values.items():
         node = tree
         *parents, leaf = dotted.split(".")
@@ -1039,7 +1042,7 @@ def override(params: Params, values: dict[str, Any]) -> Params:
             raise ParamsError(f"{dotted}: no such params key")
         node[leaf] = value
     try:
-        return Params.model_validate(tree)
+        return param_reads.follow(Params.model_validate(tree))
     except ValidationError as error:
         raise ParamsError(f"invalid override {values}:\n{_describe(error)}") from None
 

@@ -193,7 +193,8 @@ def train_autoencoder(params: Params, name: str, *, dry_run: bool = False) -> di
         config={
             "profile": params.profile,
             **info,
-            "s4": cfg.model_dump(exclude={"denoise", "encoders"}),
+            # the other network's settings are no part of this one's runs
+            "s4": cfg.model_dump(exclude={"denoise", "encoders", *({"mlp", "cnn"} - {kind})}),
             "data": {k: manifest[k] for k in ("dataset", "source", "counts")},
         },
         build=lambda _: _autoencoder(kind, params),

@@ -250,6 +250,8 @@ def train_generative(params: Params, name: str, *, dry_run: bool = False) -> dic
         )
         adversarial = Adversarial(g.lr, g.beta1, noise_dim=cfg.latent_dim, quality=validation_score)
         loss_fn, metrics = None, ["inception_score", "best_epoch", "epochs"]
+    # this kind's network and recipe: a VAE's runs read none of the GAN's settings
+    own = {"vae_channels", "vae_train"} if spec.kind == "vae" else {"gan_width", "gan_train"}
     condition = Condition(
         section=SECTION,
         name=f"generate_{name}",
@@ -258,7 +260,7 @@ def train_generative(params: Params, name: str, *, dry_run: bool = False) -> dic
             "profile": params.profile,
             "model": name,
             **spec.model_dump(),
-            "s5": cfg.model_dump(exclude={"models", "colourise", "classifier", "classifier_train"}),
+            "s5": cfg.model_dump(include={"latent_dim", "generated", "is_splits", *own}),
             # The GAN's best epoch is picked by the classifier's score: its weights' digest.
             "classifier": classifier_checksum,
             "data": {k: manifest[k] for k in ("dataset", "source", "counts")},

@@ -162,7 +162,8 @@ def run(params: Params, agent: str, policy: str | None, *, dry_run: bool = False
                 "agent": agent,
                 "policy": policy,
                 "seed": seed,
-                **cfg.model_dump(),
+                # this agent's settings only: the run reads no other agent's
+                **cfg.model_dump(include={agent, "temperature", "window", "eval_episodes"}),
             },
             tags=[SECTION, params.profile, name],
             job_type=name,

@@ -1,0 +1,117 @@
+"""Exact params deps: what the read recorder records, where params.yaml holds a read key, and
+that every stage's declared keys exist whichever profile is selected. The comparison of each
+stage's declared keys with its recorded reads runs in the smoke pipeline (tests/test_pipeline.py),
+where every stage command runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import yaml
+
+from dlrepro.config import PROFILES
+
+from .conftest import REPO
+from .param_deps import declared_params, homes
+
+READS = """
+import json, os, sys
+from dlrepro import param_reads
+from dlrepro.config import load_params, override
+
+params = param_reads.start(load_params("params.yaml"))
+params.s1.train.lr
+params.s1.variants["bn"].batch_norm
+"moderate_aug" in params.s1.variants
+params.s2.model_dump(include={"head", "image_size"})
+params.seeds.of("s3")
+list(params.s4.encoders)
+params.s5.model_copy(update={"vae_train": None}).gan_train.lr
+overridden = override(params, {"s1.train.lr": 0.5})
+overridden.s1.train.epochs
+if os.fork() == 0:  # a seed worker's reads land in the same file
+    params.s6.tabular.gamma
+    os._exit(0)
+os.wait()
+"""
+
+
+def test_the_recorder_writes_each_read_key_of_the_merged_params_once(tmp_path):
+    env = {**os.environ, "DLREPRO_RECORD_PARAM_READS": str(tmp_path), "DVC_STAGE": "s9@x"}
+    subprocess.run([sys.executable, "-c", READS], cwd=REPO, env=env, check=True)
+    lines = (tmp_path / "s9@x.txt").read_text().split()
+    assert sorted(lines) == sorted(
+        [
+            "s1.train.lr",
+            "s1.variants.bn.batch_norm",
+            "s1.variants.moderate_aug",
+            "s2.head",
+            "s2.image_size",
+            "seeds.s3",
+            "s4.encoders",
+            "s5.gan_train.lr",
+            "s1.train.epochs",
+            "s6.tabular.gamma",
+        ]
+    )
+
+
+def test_nothing_is_recorded_unless_asked():
+    env = {k: v for k, v in os.environ.items() if k != "DLREPRO_RECORD_PARAM_READS"}
+    script = (
+        "from dlrepro import param_reads\n"
+        "from dlrepro.config import load_params\n"
+        "params = param_reads.start(load_params('params.yaml'))\n"
+        "print(type(params.s1.variants).__name__, param_reads._paths)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, env=env, check=True, capture_output=True
+    )
+    assert out.stdout.split() == [b"dict", b"{}"]
+
+
+RAW = {
+    "profile": "smoke",
+    "s1": {"train": {"lr": 0.1, "epochs": "per-profile"}, "variants": {"bn": {}}},
+    "profiles": {
+        "smoke": {"s1": {"train": {"epochs": 2}}},
+        "paper": {"s1": {"train": {"epochs": 9}}},
+    },
+}
+
+
+def test_a_read_key_is_held_by_the_base_the_selected_profile_or_a_written_ancestor():
+    assert homes(RAW, "s1.train.lr") == {"s1.train.lr"}
+    assert homes(RAW, "s1.train.epochs") == {"profiles.smoke.s1.train.epochs"}
+    # a block both set parts of: a change to either re-runs the reader
+    assert homes(RAW, "s1.train") == {"s1.train", "profiles.smoke.s1.train"}
+    # a field at its default: whoever writes it writes it into the nearest written block
+    assert homes(RAW, "s1.train.momentum") == {"s1.train", "profiles.smoke.s1.train"}
+    assert homes(RAW, "s1.variants.bn.dropout") == {"s1.variants.bn"}
+    # the whole resolved tree: the base and the selected profile's overlay, not the others
+    assert homes(RAW, "") == {"profile", "s1", "profiles.smoke"}
+
+
+def _exists(tree: object, key: str) -> bool:
+    for part in key.split("."):
+        if not isinstance(tree, dict) or part not in {str(k) for k in tree}:
+            return False
+        tree = next(v for k, v in tree.items() if str(k) == part)
+    return True
+
+
+def test_every_declared_key_exists_whichever_profile_is_selected():
+    # DVC fails a stage whose declared key is missing, so a key only the selected profile
+    # writes would break the pipeline for whoever selects another
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    selected = f"profiles.{raw['profile']}."
+    missing = [
+        f"{stage}: {key.replace(selected, f'profiles.{profile}.')}"
+        for stage, keys in declared_params(REPO).items()
+        for key in keys or []
+        for profile in PROFILES
+        if not _exists(raw, key.replace(selected, f"profiles.{profile}.", 1))
+    ]
+    assert not missing, "\n".join(missing)
