@@ -22,7 +22,6 @@ from typing import TypeVar
 
 import torch
 from torch import nn
-from torch.optim import Optimizer
 
 from dlrepro import numerics
 from dlrepro.config import ComputeConfig
@@ -49,7 +48,6 @@ def configure(cfg: ComputeConfig, device: torch.device) -> None:
     if device.type == "cpu":
         numerics.verify(cfg.cpu_isa)
         cpu_kernels.keep_heap()
-    _guard_optimizers_from_dynamo(cfg.compile)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     if device.type == "cuda" and cfg.gpu_deterministic:
@@ -62,28 +60,6 @@ def configure(cfg: ComputeConfig, device: torch.device) -> None:
         print(f"compute.autocast = {cfg.autocast} applies on a GPU only; running in float32")
     if cfg.cuda_graphs and device.type != "cuda":
         print("compute.cuda_graphs applies on a GPU only; training steps run eagerly")
-
-
-_DYNAMO_GUARDED = (
-    Optimizer.add_param_group,
-    Optimizer.zero_grad,
-    Optimizer.state_dict,
-    Optimizer.load_state_dict,
-)
-
-
-def _guard_optimizers_from_dynamo(compiled: bool) -> None:
-    """torch wraps these optimizer methods in `torch._disable_dynamo`, whose first call imports
-    torch._dynamo: 1.3 s of every stage's start on an idle core, 4 s under load, though an eager
-    step gives dynamo nothing to disable. Uncompiled, each wrapper calls its method directly
-    (the wrapper's own cache, set before its first call): the same calls, the same arithmetic.
-    Compiled, the guards come back."""
-    for method in _DYNAMO_GUARDED:
-        wrapped = method.__wrapped__
-        if compiled:
-            vars(wrapped).pop("__dynamo_disable", None)
-        else:
-            setattr(wrapped, "__dynamo_disable", wrapped)
 
 
 def prepare_model(model: nn.Module) -> nn.Module:
@@ -212,11 +188,11 @@ def map_seeds(
     processes = seed_processes(len(seeds)) if concurrent else 0
     if processes == 0:
         return _one_after_another(run_one, seeds)
-    # A compiled model imports torch._dynamo (about 4 s of a core), and each seed's tracked run
-    # imports wandb (about 0.7 s): imported here, the workers inherit them instead of each
-    # importing them again.
-    if _active.compile:
-        import torch._dynamo  # noqa: F401
+    # A process's first optimizer imports torch._dynamo (about 4 s of a core), and each seed's
+    # tracked run imports wandb (about 0.7 s): imported here, the workers inherit both instead
+    # of each importing them again.
+    import torch._dynamo  # noqa: F401
+
     if wandb_mode() != "disabled":
         import wandb  # noqa: F401
 
