@@ -6,8 +6,9 @@ With `DLREPRO_RECORD_PARAM_READS=<folder>` set, every read of the validated para
 mapping entry, a whole block through `model_dump`, a field of a `model_copy`) is appended as a
 dotted key of the merged tree (`s1.train.lr`, whatever profile set it) to
 `<folder>/<stage>.txt`, the stage named by DVC's `DVC_STAGE`. Forked seed workers append their
-own reads to the same file. `tests/test_param_deps.py` maps each key to where params.yaml holds
-it and compares with the stage's declared params. Off (the default), nothing here runs.
+own reads to the same file. The smoke pipeline test (`tests/param_deps.py`) maps each key to
+where params.yaml holds it and compares with the stage's declared params. Off (the default),
+nothing here runs.
 """
 
 from __future__ import annotations
