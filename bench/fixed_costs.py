@@ -4,11 +4,11 @@ bytes of weights git tracks, and the two kernel fractions.
 
     python bench/fixed_costs.py --before 2ac8a8e   # about 30 min; bench/results/fixed_costs.json
 
-Each revision runs from its own scratch copy (`git archive` of the revision, this checkout's
-data/ and models/ beside it: the raw data, the prepared data and the DVC-cached weights, which a
-change that keeps the results keeps), with this venv and PYTHONPATH on the copy's src, so the
-revision is all that differs. The two copies take turns, measurement by measurement, so drift in
-the shared machine's speed hits both alike:
+Each revision runs from its own scratch copy (`git archive` of the revision; beside it this
+checkout's data/, models/ and paper/_render and, for status, its DVC cache: a change that keeps
+the results keeps those), with this venv and PYTHONPATH on the copy's src, so the revision is
+all that differs. The two copies take turns, measurement by measurement, so drift in the shared
+machine's speed hits both alike:
 - stage start-up: a training stage's dry run (`dlrepro s1 train --variant baseline --dry-run`:
   start Python, read params, import, load the data, one two-batch epoch), median of `--repeats`;
   and the imports alone, and whether the run imported torch._dynamo;
@@ -80,10 +80,12 @@ def scratch_copy(revision: str, into: Path) -> Path:
     into.mkdir(parents=True)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
-    for folder in ("data", "models"):
+    for folder in ("data", "models", "paper/_render"):
         shutil.copytree(ROOT / folder, into / folder, dirs_exist_ok=True)
     for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy"]):
         subprocess.run(command, cwd=into, check=True, capture_output=True, env=_env(into))
+    # status reads this checkout's cache (a stage's outputs must be in one to be up to date)
+    run([str(BIN / "dvc"), "config", "--local", "cache.dir", str(ROOT / ".dvc" / "cache")], into)
     return into
 
 
@@ -139,6 +141,7 @@ def noop_status(copy: Path) -> None:
 
 
 def smoke_repro(copy: Path) -> float:
+    run([str(BIN / "dvc"), "config", "--local", "--unset", "cache.dir"], copy)  # its own cache
     params = yaml.safe_load((copy / "params.yaml").read_text())
     params["profile"] = "smoke"
     (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
