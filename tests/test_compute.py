@@ -151,4 +151,3 @@ def test_onednn_layers_are_left_out_when_switched_off():
     compute.configure(ComputeConfig(onednn_layers=False), torch.device("cpu"))
     model = compute.prepare_model(nn.Sequential(nn.Linear(3, 1), nn.Conv2d(2, 1, 3)))
     assert [type(layer) for layer in model] == [nn.Linear, nn.Conv2d]
-

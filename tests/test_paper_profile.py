@@ -44,6 +44,7 @@ from dlrepro.experiments import (
 )
 
 from .conftest import REPO, copy_repo, repo_commands
+from .param_deps import mismatches
 from .standin_checksums.sitecustomize import target
 from .standins import (
     write_cifar10,
@@ -223,14 +224,19 @@ def test_paper_ci_profile_reproduces_through_the_paper_on_standins(tmp_path, ser
     checksums = tmp_path / "standin_checksums.json"
     checksums.write_text(json.dumps(standin_checksums(served_mirror)))
     hook = REPO / "tests" / "standin_checksums"
+    reads = tmp_path / "param_reads"
     run = repo_commands(
         repo,
+        DLREPRO_RECORD_PARAM_READS=str(reads),
         DLREPRO_STANDIN_CHECKSUMS=str(checksums),
         PYTHONPATH=os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")])),
     )
     run("git", "init", "-q")
     run("dlrepro", "fetch")
     run("dvc", "repro", "--force")
+    # the paper profile's code paths read no params key that their stage does not declare
+    problems = mismatches(repo, reads, unread=False)
+    assert not problems, "dvc.yaml's params deps miss reads:\n" + "\n".join(problems)
     metrics = json.loads((repo / "results/s2/vgg16_finetune/metrics.json").read_text())
     assert metrics["n_seeds"] == 3
     summary = json.loads((repo / "results/claims/summary.json").read_text())

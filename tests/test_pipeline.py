@@ -2,9 +2,9 @@
 then an ablation with `dvc exp run -S`. Every stage command records the params keys it reads
 (`dlrepro.param_reads`), and each stage's declared params must be exactly those.
 
-Slow (about 11 minutes, run by `.ci/run` and `make test-slow`): the smoke profile trains for
-seconds, but each of its 65 stages pays about 10 s to start (importing torch and, at the first
-optimizer step, torch._dynamo; DVC rewriting the whole dvc.lock after each stage)."""
+Slow (about 8 minutes, run by `.ci/run` and `make test-slow`): the smoke profile trains for
+seconds, but each of its 65 stages pays about 6.5 s to start (Python, torch and, at the first
+optimizer step, torch._dynamo; DVC re-reading and rewriting dvc.lock around each stage)."""
 
 import json
 
