@@ -16,7 +16,8 @@ import yaml
 from dlrepro.config import PER_PROFILE
 
 
-def _at(tree: Any, parts: list[str]) -> tuple[bool, Any]:
+def value_at(tree: Any, parts: list[str]) -> tuple[bool, Any]:
+    """(whether `tree` has the key `parts` spell, its value); YAML's non-string keys match too."""
     for part in parts:
         if not isinstance(tree, dict):
             return False, None
@@ -36,7 +37,7 @@ def homes(raw: dict[str, Any], key: str) -> set[str]:
     parts = key.split(".")
     found = set()
     for prefix, tree in (("", base), (f"profiles.{profile}", raw["profiles"][profile])):
-        exists, value = _at(tree, parts)
+        exists, value = value_at(tree, parts)
         if exists and value != PER_PROFILE:
             found.add(".".join(filter(None, [prefix, key])))
     if not found:

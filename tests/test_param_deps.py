@@ -15,9 +15,10 @@ from pathlib import Path
 import yaml
 
 from dlrepro.config import PROFILES
+from dlrepro.param_reads import RECORD_ENV
 
 from .conftest import REPO
-from .param_deps import declared_params, homes
+from .param_deps import declared_params, homes, value_at
 
 READS = """
 import json, os, sys
@@ -42,7 +43,7 @@ os.wait()
 
 
 def test_the_recorder_writes_each_read_key_of_the_merged_params_once(tmp_path):
-    env = {**os.environ, "DLREPRO_RECORD_PARAM_READS": str(tmp_path), "DVC_STAGE": "s9@x"}
+    env = {**os.environ, RECORD_ENV: str(tmp_path), "DVC_STAGE": "s9@x"}
     subprocess.run([sys.executable, "-c", READS], cwd=REPO, env=env, check=True)
     lines = (tmp_path / "s9@x.txt").read_text().split()
     assert sorted(lines) == sorted(
@@ -62,7 +63,7 @@ def test_the_recorder_writes_each_read_key_of_the_merged_params_once(tmp_path):
 
 
 def test_nothing_is_recorded_unless_asked():
-    env = {k: v for k, v in os.environ.items() if k != "DLREPRO_RECORD_PARAM_READS"}
+    env = {k: v for k, v in os.environ.items() if k != RECORD_ENV}
     script = (
         "from dlrepro import param_reads\n"
         "from dlrepro.config import load_params\n"
@@ -97,14 +98,6 @@ def test_a_read_key_is_held_by_the_base_the_selected_profile_or_a_written_ancest
     assert homes(RAW, "") == {"profile", "s1", "profiles.smoke"}
 
 
-def _exists(tree: object, key: str) -> bool:
-    for part in key.split("."):
-        if not isinstance(tree, dict) or part not in {str(k) for k in tree}:
-            return False
-        tree = next(v for k, v in tree.items() if str(k) == part)
-    return True
-
-
 def test_every_declared_key_exists_whichever_profile_is_selected():
     # DVC fails a stage whose declared key is missing, so a key only the selected profile
     # writes would break the pipeline for whoever selects another
@@ -115,7 +108,7 @@ def test_every_declared_key_exists_whichever_profile_is_selected():
         for stage, keys in declared_params(REPO).items()
         for key in keys or []
         for profile in PROFILES
-        if not _exists(raw, key.replace(selected, f"profiles.{profile}.", 1))
+        if not value_at(raw, key.replace(selected, f"profiles.{profile}.", 1).split("."))[0]
     ]
     assert not missing, "\n".join(missing)
 
