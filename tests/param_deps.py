@@ -60,7 +60,7 @@ def declared_params(repo: Path) -> dict[str, list[str] | None]:
 
 
 def _under(key: str, block: str) -> bool:
-    return block == "" or key == block or key.startswith(block + ".")
+    return key == block or key.startswith(block + ".")
 
 
 def mismatches(repo: Path, reads: Path, unread: bool = True) -> list[str]:
