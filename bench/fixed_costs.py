@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 import yaml
-from common import write_result
+from common import alternating, write_result
 from kernel_efficiency import fractions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,18 +120,17 @@ def seconds(command: list[str], copy: Path) -> float:
 
 
 def taking_turns(commands: dict[str, list[str]], copies: dict[str, Path], repeats: int) -> dict:
-    """Median seconds of each command in each copy, the copies alternating within each repeat
-    (the order reversed every other repeat)."""
-    times = {(name, rev): [] for name in commands for rev in copies}
-    for repeat in range(repeats):
-        order = list(copies) if repeat % 2 == 0 else list(reversed(copies))
-        for name, command in commands.items():
-            for rev in order:
-                times[name, rev].append(seconds(command, copies[rev]))
-    return {
-        name: {rev: round(statistics.median(times[name, rev]), 2) for rev in copies}
-        for name in commands
-    }
+    """Median seconds of each command in each copy; the copies alternate within a repeat
+    (`common.alternating`)."""
+    medians = {}
+    for name, command in commands.items():
+        runs = {
+            rev: lambda _, copy=copy, command=command: seconds(command, copy)
+            for rev, copy in copies.items()
+        }
+        times = alternating(runs, repeats)
+        medians[name] = {rev: round(statistics.median(t), 2) for rev, t in times.items()}
+    return medians
 
 
 def noop_status(copy: Path) -> None:
